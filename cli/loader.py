@@ -33,13 +33,22 @@ def load_module(path: str) -> ModuleType:
     root = file.resolve().parent
     for _ in range(name.count(".")):
         root = root.parent
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
     existing = sys.modules.get(name)
-    if existing is not None and Path(getattr(existing, "__file__", "") or "").resolve() == (
-            file.resolve()):
-        return existing
-    return importlib.import_module(name)
+    if existing is not None:
+        if Path(getattr(existing, "__file__", "") or "").resolve() == file.resolve():
+            return existing
+        # Another file took this module name earlier in the process: this file wins now.
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[loaded]
+    if str(root) in sys.path:
+        sys.path.remove(str(root))
+    sys.path.insert(0, str(root))
+    importlib.invalidate_caches()
+    module = importlib.import_module(name)
+    if Path(getattr(module, "__file__", "") or "").resolve() != file.resolve():
+        raise LoadError(f"{path} is shadowed by {module.__file__}, which has the same module "
+                        f"name {name!r}; rename one of them")
+    return module
 
 
 def entities(module: ModuleType) -> dict[str, Workflow[..., Any] | Task[..., Any]]:

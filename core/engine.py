@@ -9,7 +9,9 @@ or serialised by the serial engine.
 
 from __future__ import annotations
 
+import copy
 import os
+import sys
 import time
 import traceback
 from typing import Any
@@ -25,7 +27,7 @@ from .records import FAILED, INTERRUPTED, SKIPPED, SUCCEEDED, Attempt, NodeRecor
 from .task import Task
 from .workflow import Workflow
 
-_CONST, _NODE, _INPUT, _NESTED = 0, 1, 2, 3
+_CONST, _NODE, _INPUT, _NESTED, _COPY = 0, 1, 2, 3, 4
 _Step = tuple[str, Task[..., Any], tuple[tuple[str, int, Any, Any], ...]]
 
 
@@ -54,7 +56,7 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
         if name not in config.EXECUTORS:
             raise ConfigError(f"unknown executor {name!r}; expected one of {config.EXECUTORS}")
         raise ConfigError(f"executor {name!r} is not available yet; use executor='serial'")
-    label = f"workflow {graph.name!r}"
+    label = f"{graph.kind} {graph.name!r}"
     values = bind_arguments(graph.interface, (), given, owner=label)
     for param in graph.interface.inputs.values():
         values[param.name] = check_value(param.stype, values[param.name], owner=label,
@@ -62,8 +64,9 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
     run = Run(_new_run_id(), graph.name, graph.interface, values, name, time.time())
     try:
         _run_serial(graph, run, values)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _finish(run, graph, INTERRUPTED)
+        exc.run = run  # type: ignore[attr-defined]
         raise
     except SternaError as exc:
         _finish(run, graph, FAILED)
@@ -103,8 +106,24 @@ def _compile(name: str, binding: Binding) -> tuple[str, int, Any, Any]:
     if isinstance(binding, InputRef):
         return (name, _INPUT, binding.name, None)
     if isinstance(binding, Const):
-        return (name, _CONST, binding.value, None)
+        return (name, _COPY if is_mutable(binding.value) else _CONST, binding.value, None)
     return (name, _NESTED, binding, None)
+
+
+def is_mutable(value: Any) -> bool:
+    """Whether a constant must be copied per run, so one run cannot change the next's.
+
+    Unhashable values (lists, dicts, plain dataclasses) are copied; tables are
+    immutable and never copied.
+    """
+    pa = sys.modules.get("pyarrow")
+    if pa is not None and isinstance(value, (pa.Table, pa.RecordBatch, pa.Array)):
+        return False
+    try:
+        hash(value)
+    except TypeError:
+        return True
+    return False
 
 
 def resolve(binding: Binding, results: dict[str, dict[str, Any]], inputs: dict[str, Any]) -> Any:
@@ -114,7 +133,7 @@ def resolve(binding: Binding, results: dict[str, dict[str, Any]], inputs: dict[s
     if isinstance(binding, InputRef):
         return inputs[binding.name]
     if isinstance(binding, Const):
-        return binding.value
+        return copy.deepcopy(binding.value) if is_mutable(binding.value) else binding.value
     if isinstance(binding, ListOf):
         return [resolve(b, results, inputs) for b in binding.items]
     assert isinstance(binding, DictOf)
@@ -133,6 +152,8 @@ def _run_serial(graph: Graph, run: Run, inputs: dict[str, Any]) -> None:
                 kwargs[name] = a
             elif kind == _INPUT:
                 kwargs[name] = inputs[a]
+            elif kind == _COPY:
+                kwargs[name] = copy.deepcopy(a)
             else:
                 kwargs[name] = resolve(a, results, inputs)
         results[node_id] = execute_node(node_id, task, kwargs, records)
@@ -162,7 +183,14 @@ def execute_node(node_id: str, task: Task[..., Any], kwargs: dict[str, Any],
                                      environment=cfg.environment)
             else:
                 value = task.fn(**inputs)
-        except (Exception, Expired) as exc:
+        except KeyboardInterrupt:
+            end = time.time()
+            attempts.append(Attempt(number, began, end, "KeyboardInterrupt"))
+            records[node_id] = NodeRecord(node_id, task.name, INTERRUPTED, start, end, attempts,
+                                          "KeyboardInterrupt")
+            raise
+        except (Exception, SystemExit, Expired) as exc:
+            # SystemExit too: a task calling sys.exit() (argparse does) fails, not the driver.
             end = time.time()
             attempts.append(Attempt(number, began, end, _error_text(exc, cfg.timeout)))
             if number <= cfg.retries:
@@ -200,7 +228,7 @@ def _failure(node_id: str, task: Task[..., Any], inputs: dict[str, Any], exc: Ba
         return TaskTimeoutError(
             f"{task.label} (node {node_id!r}) timed out after {task.config.timeout:g} s "
             f"({tries}); inputs: {shown}", task=task.name, node=node_id, attempts=attempts,
-            inputs=summary, traceback="")
+            inputs=summary, traceback=task_traceback(exc))
     return TaskFailedError(
         f"{task.label} (node {node_id!r}) failed after {tries}: {type(exc).__name__}: {exc}; "
         f"inputs: {shown}", task=task.name, node=node_id, attempts=attempts, inputs=summary,

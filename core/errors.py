@@ -23,9 +23,17 @@ the pipeline::
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SternaError(Exception):
-    """Root of every error sterna raises deliberately."""
+    """Root of every error sterna raises deliberately.
+
+    ``run`` is the ``Run`` the error ended (with every node's record) when it
+    was raised by a run, else None.
+    """
+
+    run: Any = None
 
 
 class ConfigError(SternaError):

@@ -96,11 +96,12 @@ class Graph:
     nodes: dict[str, Node]
     outputs: dict[str, Binding]
     order: tuple[str, ...]
+    kind: str = "workflow"  # "task" for the one-node graph of ``sterna.run(task)``
 
     @classmethod
     def build(
         cls, name: str, interface: Interface, nodes: dict[str, Node],
-        outputs: dict[str, Binding],
+        outputs: dict[str, Binding], kind: str = "workflow",
     ) -> Graph:
         """Validate references, reject cycles, and compute a dependency order."""
         deps = {node_id: node.upstream() for node_id, node in nodes.items()}
@@ -117,7 +118,7 @@ class Graph:
             raise WorkflowDefinitionError(
                 f"workflow {name!r} has a cycle: {cycle}; remove one of the '>>' orderings"
             ) from None
-        return cls(name, interface, nodes, outputs, order)
+        return cls(name, interface, nodes, outputs, order, kind)
 
     def dependencies(self, node_id: str) -> frozenset[str]:
         """Direct upstream nodes of ``node_id``."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -56,12 +57,16 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 def _call_with_alarm(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float) -> Any:
     previous = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    outer_delay, outer_interval = signal.setitimer(signal.ITIMER_REAL, timeout)
+    started = time.monotonic()
     try:
         return fn(**kwargs)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_delay > 0:  # give back a timer someone else had set (nested runs, test tools)
+            left = outer_delay - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3), outer_interval)
 
 
 def _call_in_thread(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float) -> Any:

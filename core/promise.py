@@ -53,7 +53,12 @@ class NodeHandle:
 
 
 def _handle_of(value: Any, side: str) -> NodeHandle:
-    handle = value if isinstance(value, NodeHandle) else getattr(value, "handle", None)
+    if isinstance(value, NodeHandle):
+        handle: Any = value
+    elif isinstance(value, Outputs):
+        handle = value.__dict__["_handle"]
+    else:
+        handle = getattr(value, "handle", None) if isinstance(value, Promise) else None
     if not isinstance(handle, NodeHandle):
         raise WorkflowDefinitionError(
             f"'>>' needs task or workflow calls on both sides; the {side} side is "
@@ -123,35 +128,38 @@ class Promise:
     __invert__ = __lshift__ = __rlshift__ = __matmul__ = _arith
 
 
-def _refuse(promise: Promise, what: str, instead: str) -> NoReturn:
+def _workflow_prefix() -> str:
     builder = active_builder()
-    where = f"{builder.label}: " if builder is not None else ""
+    return f"{builder.label}: " if builder is not None else ""
+
+
+def _refuse(promise: Promise, what: str, instead: str) -> NoReturn:
     raise WorkflowDefinitionError(
-        f"{where}{what} on {promise.producer} is not possible in a workflow body: {instead}")
+        f"{_workflow_prefix()}{what} on {promise.producer} is not possible in a workflow body: "
+        f"{instead}")
 
 
 class Outputs(tuple):  # type: ignore[type-arg]
     """Several outputs of one call: unpack it, index it, or read ``.o0`` / ``.name``."""
 
-    handle: NodeHandle
-
     def __new__(cls, promises: dict[str, Promise], handle: NodeHandle) -> Outputs:
         self = super().__new__(cls, promises.values())
-        self._names = tuple(promises)  # type: ignore[attr-defined]
-        self.handle = handle
+        # Instance attributes win over tuple's own methods, so an output named
+        # ``count`` or ``index`` is still reachable as ``result.count``.
+        self.__dict__.update(promises)
+        self.__dict__["_handle"] = handle
+        self.__dict__["_names"] = tuple(promises)
         return self
 
     def __getattr__(self, name: str) -> Promise:
         names = self.__dict__.get("_names", ())
-        if name in names:
-            return self[names.index(name)]  # type: ignore[no-any-return]
         raise AttributeError(
             f"this call has outputs {', '.join(names)}; there is no output {name!r}")
 
     def __rshift__(self, other: Any) -> Any:
-        return self.handle >> other
+        return self.__dict__["_handle"] >> other
 
     def __bool__(self) -> NoReturn:
         raise WorkflowDefinitionError(
-            "a boolean test on task outputs is not possible in a workflow body: decide inside "
-            "a task instead")
+            f"{_workflow_prefix()}a boolean test on task outputs is not possible in a workflow "
+            "body: decide inside a task instead")

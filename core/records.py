@@ -84,6 +84,11 @@ class Run:
 
     @property
     def outputs(self) -> Any:
+        """The outputs as calling the workflow returns them; only a succeeded run has them."""
+        if self.status != SUCCEEDED:
+            from .errors import SternaError
+
+            raise SternaError(f"run {self.run_id} of {self.name} {self.status}; it has no outputs")
         return self.interface.pack(self.outputs_by_name)
 
     @property

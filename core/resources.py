@@ -159,7 +159,7 @@ def as_accelerator(value: object) -> GPUAccelerator | None:
     if value is None or isinstance(value, GPUAccelerator):
         return value
     if isinstance(value, str):
-        return GPUAccelerator(value)
+        return GPUAccelerator(value)  # an empty name fails in GPUAccelerator itself
     device = getattr(value, "device", None) or getattr(value, "_device", None)
     if isinstance(device, str):
         return GPUAccelerator(device)

@@ -11,6 +11,7 @@ checkers see the original call signature.
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -35,8 +36,8 @@ class Task(Generic[P, R]):
     """A task definition: function, interface, configuration and name."""
 
     def __init__(self, fn: Callable[P, R], params: dict[str, Any]) -> None:
-        if not callable(fn) or isinstance(fn, Task):
-            raise TaskDefinitionError(f"@task must decorate a function, got {fn!r}")
+        if not inspect.isfunction(fn):
+            raise TaskDefinitionError(f"@task must decorate a function (def), got {fn!r}")
         check_parameter_names(params)
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -136,7 +137,8 @@ class Task(Generic[P, R]):
             node_id = self.fn.__name__
             node = Node(node_id, self, {n: InputRef(n) for n in self.interface.inputs})
             outputs = {n: NodeRef(node_id, n) for n in self.interface.outputs}
-            self._graph = Graph.build(self.name, self.interface, {node_id: node}, outputs)
+            self._graph = Graph.build(self.name, self.interface, {node_id: node}, outputs,
+                                      kind="task")
         return self._graph
 
 

@@ -9,6 +9,7 @@ such rather than silently ignored.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,9 +73,7 @@ def build_config(params: Mapping[str, Any], *, label: str, inputs: tuple[str, ..
     def fail(message: str) -> TaskDefinitionError:
         return TaskDefinitionError(f"@task {label!r}: {message}")
 
-    cache = params.get("cache", False)
-    if not isinstance(cache, bool):
-        raise fail(f"cache must be True or False, got {cache!r}")
+    cache = _flag(params, "cache", fail)
     ignored = _ignored_inputs(params.get("cache_ignore_input_vars", ()), inputs, fail)
     for name in ("cache_version", "cache_serialize"):
         if params.get(name) and not cache:
@@ -87,11 +86,11 @@ def build_config(params: Mapping[str, Any], *, label: str, inputs: tuple[str, ..
     requests, limits = _resources(params, fail)
     return TaskConfig(
         cache=cache, cache_version=version, cache_ignore_input_vars=ignored,
-        cache_serialize=bool(params.get("cache_serialize", False)),
+        cache_serialize=_flag(params, "cache_serialize", fail),
         retries=_retries(params.get("retries", 0), fail),
         timeout=_timeout(params.get("timeout"), fail),
         requests=requests, limits=limits,
-        accelerator=as_accelerator(params.get("accelerator")),
+        accelerator=_accelerator(params.get("accelerator"), fail),
         environment=_environment(params.get("environment"), fail),
         container_image=_optional_str(params.get("container_image"), "container_image", fail),
         task_config=params.get("task_config"),
@@ -100,9 +99,25 @@ def build_config(params: Mapping[str, Any], *, label: str, inputs: tuple[str, ..
     )
 
 
+def _flag(params: Mapping[str, Any], name: str, fail: Any) -> bool:
+    value = params.get(name, False)
+    if not isinstance(value, bool):
+        raise fail(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _accelerator(value: Any, fail: Any) -> GPUAccelerator | None:
+    try:
+        return as_accelerator(value)
+    except ResourceError as exc:
+        raise fail(f"accelerator={value!r}: {exc}") from None
+
+
 def _ignored_inputs(value: Any, inputs: tuple[str, ...], fail: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = (value,)
+    if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
+        raise fail(f"cache_ignore_input_vars must be a tuple of input names, got {value!r}")
     names = tuple(value)
     for name in names:
         if name not in inputs:
@@ -126,8 +141,8 @@ def _timeout(value: Any, fail: Any) -> float | None:
         seconds = float(value)
     else:
         raise fail(f"timeout must be seconds or a timedelta, got {value!r}")
-    if seconds < 0:
-        raise fail(f"timeout must not be negative, got {value!r}")
+    if math.isnan(seconds) or seconds < 0:
+        raise fail(f"timeout must be a non-negative number of seconds, got {value!r}")
     return seconds or None
 
 

@@ -11,6 +11,7 @@ overlap a subworkflow's branches with the rest of the run.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -19,7 +20,7 @@ from sterna.typesys.check import check_value
 from sterna.typesys.compat import assignable
 from sterna.typesys.types import AnyT, DictT, ListT, SType
 
-from .errors import EdgeTypeError, TypeCheckError, WorkflowDefinitionError
+from .errors import EdgeTypeError, InputError, TypeCheckError, WorkflowDefinitionError
 from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, Node, NodeRef
 from .interface import Interface, bind_arguments, default_module, interface_of
 from .promise import NodeHandle, Outputs, Promise, active_builder, set_builder
@@ -67,10 +68,9 @@ class GraphBuilder:
                       kwargs: dict[str, Any]) -> Any:
         task.warn_if_deprecated()
         owner = f"{self.label} calling {task.label}"
-        values = bind_arguments(task.interface, args, kwargs, owner=owner)
-        bindings = {
-            name: self.bind(values[name], param.stype, owner, f"{task.label} input {name!r}")
-            for name, param in task.interface.inputs.items()}
+        values = _bind_call(task.interface, args, kwargs, owner)
+        bindings = {name: self.bind(values[name], param.stype, owner, task.label, name)
+                    for name, param in task.interface.inputs.items()}
         node_id = self._new_id(task.fn.__name__)
         self.nodes[node_id] = _Draft(task, bindings)
         handle = NodeHandle(self, (node_id,), task.label)
@@ -82,8 +82,8 @@ class GraphBuilder:
     def add_workflow_call(self, wf: Workflow[..., Any], args: tuple[Any, ...],
                           kwargs: dict[str, Any]) -> Any:
         owner = f"{self.label} calling {wf.label}"
-        values = bind_arguments(wf.interface, args, kwargs, owner=owner)
-        inputs = {name: self.bind(values[name], param.stype, owner, f"{wf.label} input {name!r}")
+        values = _bind_call(wf.interface, args, kwargs, owner)
+        inputs = {name: self.bind(values[name], param.stype, owner, wf.label, name)
                   for name, param in wf.interface.inputs.items()}
         prefix = self._new_id(wf.fn.__name__)
 
@@ -119,8 +119,15 @@ class GraphBuilder:
             self.nodes[node_id].after.update(first._node_ids)
 
     # -- bindings -----------------------------------------------------------
-    def bind(self, value: Any, stype: SType, owner: str, target: str) -> Binding:
-        """Turn a value passed in the body into a binding, checking its type now."""
+    def bind(self, value: Any, stype: SType, owner: str, callee: str, name: str,
+             item: str = "") -> Binding:
+        """Turn a value passed in the body into a binding, checking its type now.
+
+        ``callee`` and ``name`` say what receives it (``task 'x' input 'rows'``);
+        ``item`` locates it inside a list or dict of promises.
+        """
+        role = "output" if callee == self.label else "input"
+        target = f"{callee} {role} {name!r}{f' ({item})' if item else ''}"
         if isinstance(value, Promise):
             return self._bind_promise(value, stype, target)
         if isinstance(value, (Outputs, NodeHandle)):
@@ -128,12 +135,13 @@ class GraphBuilder:
                 f"{self.label}: {target} was given {value!r}, which is "
                 f"{'several outputs; pass one of them (e.g. result.o0)' if isinstance(value, Outputs) else 'a call with no outputs'}")  # noqa: E501
         if _holds_promise(value):
-            return self._bind_collection(value, stype, owner, target)
+            return self._bind_collection(value, stype, owner, callee, name, item)
         try:
-            return Const(check_value(stype, value, owner=owner, role="input",
-                                     name=target.rsplit("input ", 1)[-1].strip("'")))
+            checked = check_value(stype, value, owner=owner, role=role, name=name)
         except TypeCheckError as exc:
-            raise EdgeTypeError(f"{self.label}: {exc}") from None
+            where = f" ({item})" if item else ""
+            raise EdgeTypeError(f"{self.label}: {exc}{where}") from None
+        return Const(checked)
 
     def _bind_promise(self, promise: Promise, stype: SType, target: str) -> Binding:
         binding = promise.binding
@@ -148,19 +156,22 @@ class GraphBuilder:
                 f"feed {target} of type {stype.describe()}")
         return binding
 
-    def _bind_collection(self, value: Any, stype: SType, owner: str, target: str) -> Binding:
+    def _bind_collection(self, value: Any, stype: SType, owner: str, callee: str, name: str,
+                         item: str) -> Binding:
+        prefix = f"{item}, " if item else ""
         if isinstance(value, list) and isinstance(stype, (ListT, AnyT)):
-            item = stype.item if isinstance(stype, ListT) else stype
-            return ListOf(tuple(self.bind(v, item, owner, f"{target} item {i}")
+            inner = stype.item if isinstance(stype, ListT) else stype
+            return ListOf(tuple(self.bind(v, inner, owner, callee, name, f"{prefix}item {i}")
                                 for i, v in enumerate(value)))
         if isinstance(value, dict) and isinstance(stype, (DictT, AnyT)):
-            item = stype.value if isinstance(stype, DictT) else stype
+            inner = stype.value if isinstance(stype, DictT) else stype
             if not all(isinstance(k, str) for k in value):
-                raise EdgeTypeError(f"{self.label}: {target} needs str keys")
-            return DictOf(tuple((k, self.bind(v, item, owner, f"{target} key {k!r}"))
-                                for k, v in value.items()))
+                raise EdgeTypeError(f"{self.label}: {callee} input {name!r} needs str keys")
+            return DictOf(tuple(
+                (k, self.bind(v, inner, owner, callee, name, f"{prefix}value of key {k!r}"))
+                for k, v in value.items()))
         raise EdgeTypeError(
-            f"{self.label}: {target} of type {stype.describe()} was given a "
+            f"{self.label}: {callee} input {name!r} of type {stype.describe()} was given a "
             f"{type(value).__name__} holding promises; only lists and dicts may hold promises")
 
     # -- finish -------------------------------------------------------------
@@ -182,12 +193,20 @@ class GraphBuilder:
                     f"{self.label} must return {len(names)} values ({', '.join(names)}), "
                     f"got {returned!r}")
             values = list(returned)
-        outputs = {name: self.bind(value, interface.outputs[name], self.label,
-                                   f"{self.label} output {name!r}")
+        outputs = {name: self.bind(value, interface.outputs[name], self.label, self.label, name)
                    for name, value in zip(names, values)}
         nodes = {node_id: Node(node_id, d.task, d.bindings, frozenset(d.after))
                  for node_id, d in self.nodes.items()}
         return Graph.build(self.name, interface, nodes, outputs)
+
+
+def _bind_call(interface: Interface, args: tuple[Any, ...], kwargs: dict[str, Any],
+               owner: str) -> dict[str, Any]:
+    """Bind a call's arguments; a missing or unknown one is a definition error here."""
+    try:
+        return bind_arguments(interface, args, kwargs, owner=owner)
+    except InputError as exc:
+        raise WorkflowDefinitionError(str(exc)) from None
 
 
 def _results(interface: Interface, outputs: dict[str, Promise], handle: NodeHandle) -> Any:
@@ -213,6 +232,9 @@ class Workflow(Generic[P, R]):
 
     def __init__(self, fn: Callable[P, R], params: dict[str, Any]) -> None:
         check_parameter_names(params, decorator="@workflow")
+        if not inspect.isfunction(fn):
+            raise WorkflowDefinitionError(
+                f"@workflow must decorate a function (def), got {fn!r}")
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.name: str = params.get("name") or f"{default_module(fn)}.{fn.__name__}"

@@ -107,7 +107,12 @@ def _resolve_dataclass(cls: type) -> SType:
         raise UnsupportedTypeError(f"dataclass {cls.__qualname__} refers to itself")
     _resolving.add(cls)
     try:
-        hints = typing.get_type_hints(cls, include_extras=True)
+        try:
+            hints = typing.get_type_hints(cls, include_extras=True)
+        except Exception as exc:  # NameError for a forward reference nobody defined
+            raise UnsupportedTypeError(
+                f"dataclass {cls.__qualname__}: cannot resolve its field annotations: {exc}"
+            ) from None
         fields = {}
         for field in dataclasses.fields(cls):
             try:

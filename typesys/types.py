@@ -141,7 +141,14 @@ class PlainT(SType):
 
 
 class FloatT(PlainT):
-    """``float``: an ``int`` is accepted and coerced, as on an int -> float edge."""
+    """``float``: an ``int`` is accepted and coerced, as on an int -> float edge.
+
+    ``deep`` so that containers check their items here rather than with
+    typeguard (which accepts ints for floats but leaves them ints): a
+    ``list[float]`` then holds only floats, whatever fed it.
+    """
+
+    deep = True
 
     def __init__(self) -> None:
         super().__init__(float)
@@ -170,6 +177,9 @@ class LiteralT(SType):
     def describe(self) -> str:
         return f"Literal[{', '.join(repr(v) for v in self.values)}]"
 
+    def key(self) -> tuple[object, ...]:
+        return ("LiteralT", tuple((type(v), v) for v in self.values))
+
 
 class ListT(SType):
     def __init__(self, annotation: object, item: SType) -> None:
@@ -179,6 +189,9 @@ class ListT(SType):
 
     def describe(self) -> str:
         return f"list[{self.item.describe()}]"
+
+    def key(self) -> tuple[object, ...]:
+        return ("ListT", self.item.key())
 
     def check(self, value: object) -> Any:
         if not self.deep:
@@ -201,6 +214,9 @@ class DictT(SType):
 
     def describe(self) -> str:
         return f"dict[{self.key_type.describe()}, {self.value.describe()}]"
+
+    def key(self) -> tuple[object, ...]:
+        return ("DictT", self.key_type.key(), self.value.key())
 
     def check(self, value: object) -> Any:
         if not self.deep:
@@ -227,6 +243,9 @@ class TupleT(SType):
         if self.variadic:
             return f"tuple[{self.items[0].describe()}, ...]"
         return f"tuple[{', '.join(i.describe() for i in self.items) or '()'}]"
+
+    def key(self) -> tuple[object, ...]:
+        return ("TupleT", self.variadic, tuple(i.key() for i in self.items))
 
     def check(self, value: object) -> Any:
         if not self.deep:
