@@ -36,7 +36,7 @@ def type_error(
     reason = "" if generic else exc.reason
     if exc.path:
         where = ", ".join(exc.path)
-        detail = f" ({where}: {short_repr(exc.value)}{' ' + reason if reason else ''})"
+        detail = f" ({where}: {summarize(exc.value)}{' ' + reason if reason else ''})"
     else:
         detail = f" ({reason})" if reason else ""
     message = f"{owner} {role} {name!r}: expected {expected}, got {got}{detail}"

@@ -30,20 +30,29 @@ def assignable(src: SType, dst: SType) -> bool:
     """Whether every value of ``src`` is an acceptable value for ``dst``."""
     if isinstance(src, AnyT) or isinstance(dst, AnyT):
         return True
+    if isinstance(src, LiteralT):
+        return all(_literal_value_assignable(v, dst) for v in src.values)
     if isinstance(src, UnionT):
         return all(assignable(option, dst) for option in src.options)
     if isinstance(dst, UnionT):
         return any(assignable(src, option) for option in dst.options)
-    if isinstance(src, LiteralT):
-        return _literal_assignable(src, dst)
     return _same_kind_assignable(src, dst)
 
 
-def _literal_assignable(src: LiteralT, dst: SType) -> bool:
+def _literal_value_assignable(value: object, dst: SType) -> bool:
+    """Whether one literal value fits ``dst`` (each value may pick its own Union option)."""
+    if isinstance(dst, AnyT):
+        return True
+    if isinstance(dst, UnionT):
+        return any(_literal_value_assignable(value, option) for option in dst.options)
     if isinstance(dst, LiteralT):
-        return all(any(v == w and type(v) is type(w) for w in dst.values) for v in src.values)
+        return any(value == w and type(value) is type(w) for w in dst.values)
+    if isinstance(dst, FloatT):
+        return isinstance(value, (int, float))
     if isinstance(dst, PlainT):
-        return all(isinstance(v, dst.cls) for v in src.values)
+        return isinstance(value, dst.cls)
+    if isinstance(dst, NoneT):
+        return value is None
     return False
 
 

@@ -114,7 +114,7 @@ def _scalar(cls: type, value: Any) -> Any:
             return parse_duration(value)
         if cls is bytes:
             return value.encode("utf-8") if isinstance(value, str) else bytes(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     raise ValueError(f"expected {_EXAMPLES.get(cls, cls.__name__)}, got {value!r}")
 
@@ -130,21 +130,30 @@ _EXAMPLES = {
 def parse_duration(value: Any) -> datetime.timedelta:
     """Seconds (``90``, ``1.5``) or units (``90s``, ``1h30m``, ``2d``, ``250ms``)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.timedelta(seconds=value)
+        return _seconds(value, value)
     text = str(value).strip()
     try:
-        return datetime.timedelta(seconds=float(text))
+        seconds = float(text)
     except ValueError:
-        pass
-    parts = list(_DURATION.finditer(text))
-    if not parts or "".join(m.group(0) for m in parts).replace(" ", "") != text.replace(" ", ""):
-        raise ValueError(f"not a duration: {value!r}")
-    return datetime.timedelta(seconds=sum(float(m["n"]) * _UNITS[m["unit"]] for m in parts))
+        parts = list(_DURATION.finditer(text))
+        spelled = "".join(m.group(0) for m in parts).replace(" ", "")
+        if not parts or spelled != text.replace(" ", ""):
+            raise ValueError(f"not a duration: {value!r}") from None
+        seconds = sum(float(m["n"]) * _UNITS[m["unit"]] for m in parts)
+    return _seconds(seconds, value)
+
+
+def _seconds(seconds: float, value: Any) -> datetime.timedelta:
+    try:
+        return datetime.timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        raise ValueError(f"not a duration: {value!r} (out of range)") from None
 
 
 def _enum(cls: Any, value: Any) -> Any:
     for member in cls:
-        if value == member.name or value == member.value or str(member.value) == str(value):
+        if value == member.name or _same(value, member.value) or (
+                isinstance(value, str) and str(member.value) == value):
             return member
     names = ", ".join(m.name for m in cls)
     raise ValueError(f"expected one of {names} ({cls.__qualname__}), got {value!r}")
@@ -207,8 +216,9 @@ def from_builtin(stype: SType, data: Any, where: str = "value") -> Any:
 def _leaf_from_builtin(stype: SType, data: Any, where: str) -> Any:
     try:
         if isinstance(stype, LiteralT):
-            if data in stype.values:
-                return data
+            for value in stype.values:
+                if _same(data, value):
+                    return value
             raise ValueError(f"expected one of {stype.describe()}")
         if isinstance(stype, EnumT):
             return _enum(stype.cls, data)
@@ -223,11 +233,18 @@ def _leaf_from_builtin(stype: SType, data: Any, where: str) -> Any:
         if isinstance(stype, PlainT):
             if stype.cls in (str, bool):
                 return _expect(data, stype.cls, where)
+            if stype.cls in (int, float) and not isinstance(data, (int, float)):
+                raise ValueError(f"expected {_EXAMPLES[stype.cls]}, got {data!r}")
             return _scalar(stype.cls, data)
     except ValueError as exc:
         message = str(exc)
         raise ValueError(message if message.startswith(where) else f"{where}: {message}") from None
     raise ValueError(f"{where}: cannot build a {stype.describe()} from {data!r}")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same type: ``True`` is not the literal ``1``."""
+    return type(a) is type(b) and a == b
 
 
 def _expect(data: Any, kind: type | tuple[type, ...], where: str) -> Any:

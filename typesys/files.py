@@ -60,7 +60,12 @@ class _PathValue(os.PathLike):
         if type(other) is not type(self):
             return NotImplemented
         assert isinstance(other, _PathValue)
-        return self.path == other.path or self.digest() == other.digest()
+        if self.path == other.path:
+            return True
+        try:
+            return self.digest() == other.digest()
+        except OSError:  # one side is missing: not the same content
+            return False
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.digest()))

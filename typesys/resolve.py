@@ -38,21 +38,24 @@ from .types import (
 )
 
 _PLAIN = (int, str, bool, bytes, datetime.datetime, datetime.date, datetime.timedelta)
-_cache: dict[object, SType] = {}
+_cache: dict[tuple[object, str], SType] = {}
 _warned: set[type] = set()
 _resolving: set[type] = set()
 
 
 def resolve(annotation: object) -> SType:
     """Return the sterna type of an annotation; raise ``UnsupportedTypeError`` if none."""
+    # typing deems Union[int, str] == Union[str, int], but option order decides which
+    # option takes a value first, so the key keeps the spelling too.
+    key = (annotation, repr(annotation))
     try:
-        return _cache[annotation]
+        return _cache[key]
     except KeyError:
         pass
     except TypeError:  # unhashable annotation (e.g. Annotated with a list)
         return _resolve(annotation)
     stype = _resolve(annotation)
-    _cache[annotation] = stype
+    _cache[key] = stype
     return stype
 
 

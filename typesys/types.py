@@ -10,6 +10,7 @@ checked structurally here so a wrong value deep inside is still caught.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from typing import Any
@@ -60,6 +61,9 @@ def _walk(value: object, path: list[str]) -> object:
                 value = value[int(element[5:])]  # type: ignore[index]
             elif element.startswith("value of key "):
                 value = value[ast.literal_eval(element[13:])]  # type: ignore[index]
+            elif element.startswith("key "):
+                value = ast.literal_eval(element[4:])
+                break
             else:
                 break
         except (LookupError, ValueError, TypeError, SyntaxError):
@@ -274,11 +278,15 @@ class UnionT(SType):
         return ("UnionT", frozenset(o.key() for o in self.options))
 
     def check(self, value: object) -> Any:
+        failures = []
         for option in self.options:
             try:
                 return option.check(value)
-            except Mismatch:
-                continue
+            except Mismatch as exc:
+                failures.append((option, exc))
+        others = [exc for option, exc in failures if not isinstance(option, NoneT)]
+        if value is not None and len(others) == 1:
+            raise others[0]  # Optional[T]: T's own mismatch says more (e.g. which item)
         raise Mismatch(f"did not match any of {self.describe()}", value)
 
 
@@ -301,8 +309,17 @@ class DataclassT(SType):
     def check(self, value: object) -> Any:
         if not isinstance(value, self.cls):
             raise Mismatch(f"is not an instance of {self.describe()}", value)
+        changed = {}
         for name, ftype in self.fields.items():
-            _at(ftype, getattr(value, name), f"field {name!r}")
+            current = getattr(value, name)
+            checked = _at(ftype, current, f"field {name!r}")
+            if checked is not current:
+                changed[name] = checked
+        if not changed:
+            return value
+        value = copy.copy(value)  # never alter the caller's object, frozen or not
+        for name, checked in changed.items():
+            object.__setattr__(value, name, checked)
         return value
 
 
