@@ -1,9 +1,7 @@
 """``sterna run ... --input value``: each input parsed from text by its annotation."""
 
 import itertools
-import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,42 +9,10 @@ import pyarrow.csv as pcsv
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
-
-from sterna.cli.main import cli
+from cli_support import assert_user_error, invoke
 
 _seq = itertools.count()
 
-
-@pytest.fixture(autouse=True)
-def _forget_loaded_pipelines(tmp_path: Path) -> Iterator[None]:
-    """Drop the pipeline modules a test loaded and the folders it put on sys.path."""
-    path_before = list(sys.path)
-    modules_before = set(sys.modules)
-    yield
-    sys.path[:] = path_before
-    root = tmp_path.resolve()
-    for name in set(sys.modules) - modules_before:
-        file = getattr(sys.modules[name], "__file__", None)
-        if file and Path(file).resolve().is_relative_to(root):
-            del sys.modules[name]
-
-
-def invoke(*args: object) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="sterna")
-
-
-def assert_user_error(result: Result, *fragments: str) -> str:
-    """A user mistake: non-zero exit, no traceback, one 'Error:' line holding every fragment."""
-    assert result.exit_code != 0, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output, result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert result.stdout == ""
-    return lines[0]
 
 
 INPUTS = '''

@@ -1,35 +1,15 @@
 """``sterna run FILE.py NAME``: finding and running entities, printing outputs, help, errors."""
 
 import itertools
-import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_support import QUICKSTART, assert_user_error, invoke
 
 import sterna
-from sterna.cli.main import cli
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-QUICKSTART = EXAMPLES / "quickstart.py"
 
 _seq = itertools.count()
-
-
-@pytest.fixture(autouse=True)
-def _forget_loaded_pipelines(tmp_path: Path) -> Iterator[None]:
-    """Drop the pipeline modules a test loaded and the folders it put on sys.path."""
-    path_before = list(sys.path)
-    modules_before = set(sys.modules)
-    yield
-    sys.path[:] = path_before
-    roots = (tmp_path.resolve(), EXAMPLES)
-    for name in set(sys.modules) - modules_before:
-        file = getattr(sys.modules[name], "__file__", None)
-        if file and any(Path(file).resolve().is_relative_to(root) for root in roots):
-            del sys.modules[name]
 
 
 def write_pipeline(folder: Path, source: str, stem: str = "pipe") -> Path:
@@ -38,22 +18,6 @@ def write_pipeline(folder: Path, source: str, stem: str = "pipe") -> Path:
     path.write_text(textwrap.dedent(source))
     return path
 
-
-def invoke(*args: object) -> Result:
-    return CliRunner().invoke(cli, [str(a) for a in args], prog_name="sterna")
-
-
-def assert_user_error(result: Result, *fragments: str) -> str:
-    """A user mistake: non-zero exit, no traceback, one 'Error:' line holding every fragment."""
-    assert result.exit_code != 0, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output, result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert result.stdout == ""
-    return lines[0]
 
 
 BASIC = '''
