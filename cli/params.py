@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import enum
 import sys
 from typing import Any
 
@@ -65,10 +67,23 @@ def input_option(param: Param) -> click.Option:
     names = [f"--{param.name}"]
     if "_" in param.name:
         names.append(f"--{param.name.replace('_', '-')}")
-    default = "" if param.required else f"  [default: {short_repr(param.default)}]"
+    default = "" if param.required else f"  [default: {default_text(param.default)}]"
     return click.Option(
         [*names, param.name], type=SternaParamType(param.stype), required=param.required,
         default=None, help=f"{param.stype.describe()}{default}")
+
+
+def default_text(value: Any) -> str:
+    """A default as it would be typed on the command line."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return f"{value.total_seconds():g}s"
+    if value is None:
+        return "none"
+    return short_repr(value)
 
 
 def format_output(value: Any) -> str:

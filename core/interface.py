@@ -120,6 +120,18 @@ def default_module(fn: Callable[..., Any]) -> str:
     return module_name_for(Path(main_file)) if main_file else module
 
 
+def entity_name(params: dict[str, Any], fn: Callable[..., Any], decorator: str) -> str:
+    """The ``name=`` given to a decorator, or ``module.function``."""
+    if "name" not in params or params["name"] is None:
+        return f"{default_module(fn)}.{fn.__name__}"
+    name = params["name"]
+    if not isinstance(name, str) or not name.strip():
+        error = TaskDefinitionError if decorator == "@task" else WorkflowDefinitionError
+        raise error(f"{decorator} {function_label(fn)!r}: name must be a non-empty string, "
+                    f"got {name!r}")
+    return name
+
+
 def module_name_for(path: Path) -> str:
     """Dotted module name of a file, walking up through packages (``__init__.py``)."""
     path = path.resolve()

@@ -21,7 +21,7 @@ from sterna.typesys.types import Mismatch
 
 from . import config
 from .errors import SternaWarning, TaskDefinitionError
-from .interface import Interface, bind_arguments, default_module, interface_of
+from .interface import Interface, bind_arguments, entity_name, interface_of
 from .promise import active_builder
 from .taskconfig import TaskConfig, build_config, check_parameter_names
 
@@ -41,9 +41,7 @@ class Task(Generic[P, R]):
         check_parameter_names(params)
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.name: str = params.get("name") or f"{default_module(fn)}.{fn.__name__}"
-        if not isinstance(self.name, str):
-            raise TaskDefinitionError(f"@task name must be a string, got {self.name!r}")
+        self.name: str = entity_name(params, fn, "@task")
         self.interface: Interface = interface_of(fn, kind="task")
         self.config: TaskConfig = build_config(
             params, label=self.name, inputs=tuple(self.interface.inputs))

@@ -22,7 +22,7 @@ from sterna.typesys.types import AnyT, DictT, ListT, SType
 
 from .errors import EdgeTypeError, InputError, TypeCheckError, WorkflowDefinitionError
 from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, Node, NodeRef
-from .interface import Interface, bind_arguments, default_module, interface_of
+from .interface import Interface, bind_arguments, entity_name, interface_of
 from .promise import NodeHandle, Outputs, Promise, active_builder, set_builder
 from .taskconfig import check_parameter_names
 
@@ -237,7 +237,7 @@ class Workflow(Generic[P, R]):
                 f"@workflow must decorate a function (def), got {fn!r}")
         functools.update_wrapper(self, fn)
         self.fn = fn
-        self.name: str = params.get("name") or f"{default_module(fn)}.{fn.__name__}"
+        self.name: str = entity_name(params, fn, "@workflow")
         self.docs = params.get("docs")
         self.label = f"workflow {self.name!r}"
         self.interface: Interface = interface_of(fn, kind="workflow")

@@ -273,7 +273,7 @@ def test_help_of_quickstart_workflow_shows_date_and_int_defaults() -> None:
     assert "default: 30" in days
     start = next(line for line in lines if "--start" in line)
     assert "date" in start
-    assert "2026" in start
+    assert "default: 2026-01-01" in start  # as it would be typed, not a Python repr
 
 
 def test_help_does_not_run_the_workflow(tmp_path: Path) -> None:

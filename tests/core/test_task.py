@@ -97,6 +97,12 @@ def test_name_parameter_overrides_default_name() -> None:
     assert t.__name__ == "_plain"
 
 
+@pytest.mark.parametrize("bad", ["", "   ", 3])
+def test_empty_or_non_string_name_is_rejected(bad: object) -> None:
+    with pytest.raises(TaskDefinitionError, match="name must be a non-empty string"):
+        task(name=bad)(_plain)
+
+
 def test_default_project_and_domain() -> None:
     assert add.project == "default"
     assert add.domain == "development"
