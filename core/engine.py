@@ -23,6 +23,7 @@ from .errors import ConfigError, SternaError, TaskFailedError, TaskTimeoutError
 from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, NodeRef
 from .guard import Expired, call_guarded
 from .interface import bind_arguments
+from .journal import journal_for
 from .records import FAILED, INTERRUPTED, SKIPPED, SUCCEEDED, Attempt, NodeRecord, Run
 from .task import Task
 from .workflow import Workflow
@@ -32,11 +33,15 @@ _Step = tuple[str, Task[..., Any], tuple[tuple[str, int, Any, Any], ...]]
 
 
 def run(target: Workflow[..., Any] | Task[..., Any], /, *, executor: str | None = None,
-        inputs: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+        inputs: dict[str, Any] | None = None, cache: bool = True,
+        overwrite_cache: bool = False, **kwargs: Any) -> Run:
     """Run a workflow or a single task and return its ``Run``.
 
     Inputs are keyword arguments (or ``inputs={...}`` for names that clash
-    with ``executor``). Raises ``TaskFailedError`` (with ``.run``) if a task fails.
+    with this function's own). ``cache=False`` ignores the cache (nothing is
+    read or written); ``overwrite_cache=True`` recomputes cached tasks and
+    replaces their entries. Raises ``TaskFailedError`` (with ``.run``) if a
+    task fails.
     """
     if isinstance(target, Workflow):
         graph = target.graph
@@ -46,12 +51,15 @@ def run(target: Workflow[..., Any] | Task[..., Any], /, *, executor: str | None 
     else:
         raise SternaError(f"sterna.run() needs a @workflow or @task, got {target!r}")
     given = {**(inputs or {}), **kwargs}
-    return run_graph(graph, given, executor=executor)
+    return run_graph(graph, given, executor=executor, cache=cache,
+                     overwrite_cache=overwrite_cache)
 
 
-def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = None) -> Run:
+def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = None,
+              cache: bool = True, overwrite_cache: bool = False) -> Run:
     """Run a traced graph with the given inputs on the chosen executor."""
-    name = executor or config.current().executor
+    settings = config.current()
+    name = executor or settings.executor
     if name != "serial":
         if name not in config.EXECUTORS:
             raise ConfigError(f"unknown executor {name!r}; expected one of {config.EXECUTORS}")
@@ -62,34 +70,56 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
         values[param.name] = check_value(param.stype, values[param.name], owner=label,
                                          role="input", name=param.name)
     run = Run(_new_run_id(), graph.name, graph.interface, values, name, time.time())
+    uses_cache = cache and any(node.task.config.cache for node in graph.nodes.values())
+    hits: list[str] = []
     try:
-        _run_serial(graph, run, values)
+        if uses_cache:
+            _run_cached(graph, run, values, settings, overwrite_cache, hits)
+        else:
+            _run_serial(graph, run, values)
     except KeyboardInterrupt as exc:
-        _finish(run, graph, INTERRUPTED)
+        _finish(run, graph, INTERRUPTED, settings, hits, "interrupted (KeyboardInterrupt)")
         exc.run = run  # type: ignore[attr-defined]
         raise
     except SternaError as exc:
-        _finish(run, graph, FAILED)
+        _finish(run, graph, FAILED, settings, hits, str(exc).splitlines()[0])
         exc.run = run  # type: ignore[attr-defined]
         raise
-    _finish(run, graph, SUCCEEDED)
+    _finish(run, graph, SUCCEEDED, settings, hits)
     return run
+
+
+def _run_cached(graph: Graph, run: Run, values: dict[str, Any], settings: config.Config,
+                overwrite: bool, hits: list[str]) -> None:
+    """Run with the cache (imported only now: it brings duckdb and pyarrow)."""
+    from sterna.cache.store import Store
+
+    from .cachedrun import OVERWRITE, USE, CachedRun
+
+    state = CachedRun(graph, run, values, Store.at(settings.home),
+                      OVERWRITE if overwrite else USE, settings.project, settings.domain)
+    state.hits = hits  # filled as it goes, so a failed run still counts its hits
+    state.execute()
 
 
 def _new_run_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
 
 
-def _finish(run: Run, graph: Graph, status: str) -> None:
+def _finish(run: Run, graph: Graph, status: str, settings: config.Config, hits: list[str],
+            error: str | None = None) -> None:
+    """Close the run's records and queue them for the index (off the caller's path)."""
     run.status = status
+    run.error = error
     run.end = time.time()
     for node_id in graph.order:
         if node_id not in run.nodes:
             run.nodes[node_id] = NodeRecord(node_id, graph.nodes[node_id].task.name, SKIPPED,
                                             run.end, run.end, [])
+    journal_for(settings.home).add(run, graph, settings.project, settings.domain, hits)
 
 
-def _plan(graph: Graph) -> tuple[_Step, ...]:
+def plan(graph: Graph) -> tuple[_Step, ...]:
     """Nodes in dependency order with their bindings compiled to tuples (cached)."""
     plan = graph.__dict__.get("_plan")
     if plan is None:
@@ -143,7 +173,7 @@ def resolve(binding: Binding, results: dict[str, dict[str, Any]], inputs: dict[s
 def _run_serial(graph: Graph, run: Run, inputs: dict[str, Any]) -> None:
     results: dict[str, dict[str, Any]] = {}
     records = run.nodes
-    for node_id, task, bindings in _plan(graph):
+    for node_id, task, bindings in plan(graph):
         kwargs = {}
         for name, kind, a, b in bindings:
             if kind == _NODE:

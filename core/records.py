@@ -35,10 +35,36 @@ class Attempt:
         return f"<attempt {self.number}: {outcome} in {self.duration * 1e3:.2f} ms>"
 
 
-class NodeRecord:
-    """The execution of one node: status, attempts, timing and error."""
+class CacheInfo:
+    """What the cache did for one node, and where its time went.
 
-    __slots__ = ("attempts", "end", "error", "node_id", "start", "status", "task")
+    ``status`` is hit, miss, overwritten or disabled; times are seconds spent
+    hashing inputs, loading inputs from the store, computing, and storing
+    outputs; ``saved_s`` is the compute time a hit avoided.
+    """
+
+    __slots__ = ("bytes_in", "bytes_out", "compute_s", "hash_s", "inputs", "key", "load_s",
+                 "outputs", "saved_s", "status", "store_s")
+
+    def __init__(self, status: str, key: str | None = None) -> None:
+        self.status = status
+        self.key = key
+        self.hash_s = self.load_s = self.compute_s = self.store_s = self.saved_s = 0.0
+        self.bytes_in = self.bytes_out = 0
+        self.inputs: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"<cache {self.status} {self.key or ''}>"
+
+
+class NodeRecord:
+    """The execution of one node: status, attempts, timing and error.
+
+    ``cache`` is a ``CacheInfo`` for nodes of cached tasks (None otherwise).
+    """
+
+    __slots__ = ("attempts", "cache", "end", "error", "node_id", "start", "status", "task")
 
     def __init__(self, node_id: str, task: str, status: str, start: float, end: float,
                  attempts: list[Attempt], error: str | None = None) -> None:
@@ -49,6 +75,12 @@ class NodeRecord:
         self.end = end
         self.attempts = attempts
         self.error = error
+        self.cache: CacheInfo | None = None
+
+    @property
+    def cache_status(self) -> str:
+        """hit, miss, overwritten, or disabled (the task is not cached, or caching is off)."""
+        return "disabled" if self.cache is None else self.cache.status
 
     @property
     def duration(self) -> float:
@@ -66,8 +98,8 @@ class Run:
     NamedTuple or None); ``outputs_by_name`` maps output names to values.
     """
 
-    __slots__ = ("end", "executor", "inputs", "interface", "name", "nodes", "outputs_by_name",
-                 "run_id", "start", "status")
+    __slots__ = ("end", "error", "executor", "input_digests", "inputs", "interface", "name",
+                 "nodes", "outputs_by_name", "run_id", "start", "status")
 
     def __init__(self, run_id: str, name: str, interface: Interface, inputs: dict[str, Any],
                  executor: str, start: float) -> None:
@@ -81,6 +113,8 @@ class Run:
         self.status = RUNNING
         self.nodes: dict[str, NodeRecord] = {}
         self.outputs_by_name: dict[str, Any] = {}
+        self.error: str | None = None
+        self.input_digests: dict[str, str] = {}
 
     @property
     def outputs(self) -> Any:

@@ -1,0 +1,234 @@
+"""The engine loop with the cache: look up, load only what is needed, store, record.
+
+For each node of a cached task the key is made from the digests of its
+inputs; a hit yields *references* to the stored outputs, not values. A value
+is loaded only when a node that actually runs needs it, or when it is a
+workflow output, so a fully cached pipeline reads almost nothing. A miss runs
+the task, stores its outputs as blobs and commits the entry before going on,
+so a run killed midway keeps what it finished. A blob found missing or
+corrupt on load is quarantined and its producer recomputed.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+from sterna.cache.blobs import BlobError
+from sterna.cache.codecs import EncodeError, digest_value
+from sterna.cache.ingest import mark_running
+from sterna.cache.keys import make_key
+from sterna.cache.registry import interface_json, task_version
+from sterna.cache.store import CacheMiss, Entry, Store, StoredOutput
+from sterna.typesys.types import SType
+
+from .engine import execute_node, plan, resolve
+from .errors import SternaError, SternaWarning
+from .graph import Binding, Const, Graph, InputRef, NodeRef
+from .records import SUCCEEDED, CacheInfo, NodeRecord, Run
+from .task import Task
+
+USE, OVERWRITE = "use", "overwrite"
+
+
+class CachedRun:
+    """State of one run over the cache (values, references, digests)."""
+
+    def __init__(self, graph: Graph, run: Run, inputs: dict[str, Any], store: Store,
+                 mode: str, project: str, domain: str) -> None:
+        self.graph, self.run, self.inputs, self.store = graph, run, inputs, store
+        self.mode, self.project, self.domain = mode, project, domain
+        self.values: dict[str, dict[str, Any]] = {}
+        self.refs: dict[str, dict[str, StoredOutput]] = {}
+        self.digests: dict[tuple[str, str], str] = {}
+        self.entries: dict[str, Entry] = {}
+        self.complete = True
+        self.hits: list[str] = []
+        self.steps = {step[0]: step for step in plan(graph)}
+
+    # -- the loop ---------------------------------------------------------------
+    def execute(self) -> None:
+        """Run every node in dependency order, then resolve the workflow outputs."""
+        self._open()
+        for node_id in self.graph.order:
+            task = self.graph.nodes[node_id].task
+            if task.config.cache:
+                self._cached_node(node_id, task)
+            else:
+                self.values[node_id] = self._compute(node_id, task, None)
+        self.run.outputs_by_name = {name: self.value_of(b, None)
+                                    for name, b in self.graph.outputs.items()}
+
+    def _open(self) -> None:
+        """One session: take in journaled runs, mark this run as running, read entries."""
+        pairs = sorted({(node.task.name, task_version(node.task).cache_version)
+                        for node in self.graph.nodes.values() if node.task.config.cache})
+        with self.store.session() as con:
+            mark_running(con, self.run, self.graph, self.project, self.domain)
+            if self.mode == USE:
+                self.entries, self.complete = self.store.read_entries(con, pairs, [])
+
+    def _cached_node(self, node_id: str, task: Task[..., Any]) -> None:
+        began = time.perf_counter()
+        node = self.graph.nodes[node_id]
+        version = task_version(task)
+        digests = {name: self.digest_of(node.bindings[name], param.stype)
+                   for name, param in task.interface.inputs.items()}
+        key = make_key(task=task.name, cache_version=version.cache_version,
+                       interface=interface_json(task.interface), inputs=digests,
+                       ignored=task.config.cache_ignore_input_vars)
+        hash_s = time.perf_counter() - began
+        entry = self._find(key.key) if self.mode == USE else None
+        if entry is not None:
+            self._hit(node_id, task, entry, digests, hash_s)
+            return
+        info = CacheInfo("overwritten" if self.mode == OVERWRITE else "miss", key.key)
+        info.inputs, info.hash_s = digests, hash_s
+        outputs = self._compute(node_id, task, info)
+        self.values[node_id] = outputs
+        self._store(node_id, task, key.components, outputs, info, version.code_components)
+
+    def _find(self, key: str) -> Entry | None:
+        entry = self.entries.get(key)
+        if entry is None and not self.complete:
+            with self.store.index.session() as con:
+                entry = self.store.lookup(con, [key]).get(key)
+        return entry
+
+    def _hit(self, node_id: str, task: Task[..., Any], entry: Entry, digests: dict[str, str],
+             hash_s: float) -> None:
+        now = time.time()
+        record = NodeRecord(node_id, task.name, SUCCEEDED, now, now, [])
+        info = record.cache = CacheInfo("hit", entry.key)
+        info.inputs, info.hash_s, info.saved_s = digests, hash_s, entry.compute_s
+        info.outputs = {name: out.digest for name, out in entry.outputs.items()}
+        self.run.nodes[node_id] = record
+        self.refs[node_id] = entry.outputs
+        for name, out in entry.outputs.items():
+            self.digests[(node_id, name)] = out.digest
+        self.hits.append(entry.key)
+
+    # -- computing and storing ----------------------------------------------------
+    def _compute(self, node_id: str, task: Task[..., Any], info: CacheInfo | None,
+                 ) -> dict[str, Any]:
+        began = time.perf_counter()
+        node = self.graph.nodes[node_id]
+        kwargs = {name: self.value_of(binding, task.interface.inputs[name].stype)
+                  for name, binding in node.bindings.items()}
+        loaded = time.perf_counter()
+        outputs = execute_node(node_id, task, kwargs, self.run.nodes)
+        if info is not None:
+            info.load_s = loaded - began
+            info.compute_s = time.perf_counter() - loaded
+            info.bytes_in = sum(_nbytes(v) for v in kwargs.values())
+            self.run.nodes[node_id].cache = info
+        return outputs
+
+    def _store(self, node_id: str, task: Task[..., Any], components: dict[str, str],
+               outputs: dict[str, Any], info: CacheInfo, code: dict[str, str]) -> None:
+        began = time.perf_counter()
+        try:
+            stored = {name: self.store.save(task.interface.outputs[name], value)
+                      for name, value in outputs.items()}
+        except EncodeError as exc:
+            self.run.nodes[node_id].status = "failed"
+            raise SternaError(f"{task.label} (node {node_id!r}): an output cannot be stored: "
+                              f"{exc}") from None
+        except BlobError as exc:
+            warnings.warn(f"cache: outputs of {task.label} not stored ({exc}); the run goes on "
+                          "without caching them", SternaWarning, stacklevel=2)
+            return
+        entry = Entry(info.key or "", task.name, components, stored, info.compute_s, code)
+        try:
+            with self.store.index.session() as con:
+                self.store.write_entry(con, entry, project=self.project, domain=self.domain,
+                                       task_version=task_version(task).version,
+                                       cache_version=task_version(task).cache_version,
+                                       run_id=self.run.run_id)
+        except SternaError as exc:
+            warnings.warn(f"cache: entry of {task.label} not recorded ({exc})", SternaWarning,
+                          stacklevel=2)
+        for name, out in stored.items():
+            self.digests[(node_id, name)] = out.digest
+        info.outputs = {name: out.digest for name, out in stored.items()}
+        info.bytes_out = sum(out.size for out in stored.values())
+        info.store_s = time.perf_counter() - began
+
+    # -- values and digests -------------------------------------------------------
+    def value_of(self, binding: Binding, stype: SType | None) -> Any:
+        """The value of a binding, loading (or recomputing) stored outputs as needed."""
+        if isinstance(binding, NodeRef):
+            return self._node_value(binding.node, binding.output)
+        if isinstance(binding, (InputRef, Const)):
+            return resolve(binding, {}, self.inputs)
+        for node_id in _nodes_in(binding):
+            for output in self.graph.nodes[node_id].task.interface.outputs:
+                self._node_value(node_id, output)
+        return resolve(binding, self.values, self.inputs)
+
+    def _node_value(self, node_id: str, output: str) -> Any:
+        values = self.values.get(node_id)
+        if values is None:
+            values = self._load_node(node_id)
+        return values[output]
+
+    def _load_node(self, node_id: str) -> dict[str, Any]:
+        """Load a hit's outputs (tables memory-mapped); recompute it if a blob is unusable."""
+        task = self.graph.nodes[node_id].task
+        try:
+            values = {name: self.store.load(task.interface.outputs[name], stored)
+                      for name, stored in self.refs[node_id].items()}
+        except CacheMiss:
+            self._recompute(node_id, task)
+            return self.values[node_id]
+        self.values[node_id] = values
+        return values
+
+    def _recompute(self, node_id: str, task: Task[..., Any]) -> None:
+        """A hit whose blob is unusable: run its task again and store the result."""
+        record = self.run.nodes.get(node_id)
+        info = CacheInfo("miss", record.cache.key if record and record.cache else None)
+        info.inputs = record.cache.inputs if record and record.cache else {}
+        outputs = self._compute(node_id, task, info)
+        self.values[node_id] = outputs
+        self.refs.pop(node_id, None)
+        version = task_version(task)
+        components = self._components(node_id, task, info.inputs)
+        self._store(node_id, task, components, outputs, info, version.code_components)
+
+    def _components(self, node_id: str, task: Task[..., Any], digests: dict[str, str],
+                    ) -> dict[str, str]:
+        return make_key(task=task.name, cache_version=task_version(task).cache_version,
+                        interface=interface_json(task.interface), inputs=digests,
+                        ignored=task.config.cache_ignore_input_vars).components
+
+    def digest_of(self, binding: Binding, stype: SType) -> str:
+        """The digest of a binding's value, computing it only when not already known."""
+        if isinstance(binding, NodeRef):
+            known = self.digests.get((binding.node, binding.output))
+            if known is None:
+                producer = self.graph.nodes[binding.node].task
+                value = self._node_value(binding.node, binding.output)
+                known = digest_value(producer.interface.outputs[binding.output], value)
+                self.digests[(binding.node, binding.output)] = known
+            return known
+        if isinstance(binding, InputRef):
+            known = self.run.input_digests.get(binding.name)
+            if known is None:
+                known = digest_value(self.graph.interface.inputs[binding.name].stype,
+                                     self.inputs[binding.name])
+                self.run.input_digests[binding.name] = known
+            return known
+        return digest_value(stype, self.value_of(binding, stype))
+
+
+def _nodes_in(binding: Binding) -> set[str]:
+    from .graph import binding_nodes
+
+    return binding_nodes(binding)
+
+
+def _nbytes(value: Any) -> int:
+    size = getattr(value, "nbytes", None)
+    return size if isinstance(size, int) else 0
