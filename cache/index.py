@@ -126,8 +126,12 @@ class Index:
         self._schema_ready = False
 
     @contextmanager
-    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One transaction under the store lock; rolled back on any exception."""
+    def session(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction under the store lock; rolled back on any exception.
+
+        ``read_only`` opens DuckDB read-only (for user queries): nothing the
+        session runs can change the store.
+        """
         self.home.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.deadline_s
         lock = FileLock(self.home / LOCK_FILE)
@@ -139,9 +143,9 @@ class Index:
                 f"({_lock_owner(self.home)}) for {self.deadline_s:g} s") from None
         try:
             _write_owner(self.home)
-            con = self._connect(deadline)
+            con = self._connect(deadline, read_only)
             try:
-                if not self._schema_ready:
+                if not self._schema_ready and not read_only:
                     _ensure_schema(con)
                     self._schema_ready = True
                 con.execute("BEGIN TRANSACTION")
@@ -156,11 +160,11 @@ class Index:
         finally:
             lock.release()
 
-    def _connect(self, deadline: float) -> duckdb.DuckDBPyConnection:
+    def _connect(self, deadline: float, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         delay = 0.005
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
                 message = str(exc)
                 if "lock" not in message.lower():

@@ -157,3 +157,32 @@ def register_workflow(con: Any, graph: Graph, *, project: str, domain: str,
     con.execute("INSERT INTO workflow_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [project, domain, graph.name, version, text, task_text, registered_at])
     return True
+
+
+def register_all(store: Any, targets: Any) -> list[tuple[str, str, str, bool]]:
+    """Register tasks and workflows in one session: (kind, name, version, newly registered)."""
+    import datetime
+
+    from sterna.core import config
+    from sterna.core.task import Task
+
+    settings = config.current()
+    now = datetime.datetime.now()
+    done: list[tuple[str, str, str, bool]] = []
+    seen: set[str] = set()
+    with store.session() as con:
+        for target in targets:
+            graph = target.as_graph() if isinstance(target, Task) else target.graph
+            for node in graph.nodes.values():
+                if node.task.name in seen:
+                    continue
+                seen.add(node.task.name)
+                record = task_version(node.task)
+                new = register_task(con, record, project=settings.project,
+                                    domain=settings.domain, registered_at=now)
+                done.append(("task", record.name, record.version, new))
+            if not isinstance(target, Task):
+                new = register_workflow(con, graph, project=settings.project,
+                                        domain=settings.domain, registered_at=now)
+                done.append(("workflow", graph.name, workflow_version(graph)[0], new))
+    return done

@@ -90,9 +90,11 @@ class Store:
     def session(self) -> Iterator[Any]:
         """An index session that first takes in the journaled runs of every process.
 
-        This process's queued runs are written to the journal first, so what
-        the session reads includes them; journal files are deleted only after
-        the session has committed.
+        For commands that read the record (``runs ls``, ``cache ls``, ...): this
+        process's queued runs are written to the journal first, so what the
+        session reads includes them; journal files are deleted only after the
+        session has committed. A run's own lookup uses ``index.session()``
+        directly, keeping ingestion off its path.
         """
         from sterna.core.journal import journal_for
 

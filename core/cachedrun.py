@@ -45,6 +45,7 @@ class CachedRun:
         self.entries: dict[str, Entry] = {}
         self.complete = True
         self.hits: list[str] = []
+        self.marked = False  # whether the run's 'running' row is written
         self.steps = {step[0]: step for step in plan(graph)}
 
     # -- the loop ---------------------------------------------------------------
@@ -61,13 +62,18 @@ class CachedRun:
                                     for name, b in self.graph.outputs.items()}
 
     def _open(self) -> None:
-        """One session: take in journaled runs, mark this run as running, read entries."""
+        """One read-only session: the entries of this graph's cached tasks.
+
+        A run where everything hits needs this session and no other; the run is
+        marked as running in the first session that writes (its first miss).
+        """
+        if self.mode != USE:
+            return
         pairs = sorted({(node.task.name, task_version(node.task).cache_version)
                         for node in self.graph.nodes.values() if node.task.config.cache})
-        with self.store.session() as con:
-            mark_running(con, self.run, self.graph, self.project, self.domain)
-            if self.mode == USE:
-                self.entries, self.complete = self.store.read_entries(con, pairs, [])
+        read_only = self.store.index.path.exists()  # a new store needs its schema written
+        with self.store.index.session(read_only=read_only) as con:
+            self.entries, self.complete = self.store.read_entries(con, pairs, [])
 
     def _cached_node(self, node_id: str, task: Task[..., Any]) -> None:
         began = time.perf_counter()
@@ -92,7 +98,7 @@ class CachedRun:
     def _find(self, key: str) -> Entry | None:
         entry = self.entries.get(key)
         if entry is None and not self.complete:
-            with self.store.index.session() as con:
+            with self.store.index.session(read_only=True) as con:
                 entry = self.store.lookup(con, [key]).get(key)
         return entry
 
@@ -142,6 +148,9 @@ class CachedRun:
         entry = Entry(info.key or "", task.name, components, stored, info.compute_s, code)
         try:
             with self.store.index.session() as con:
+                if not self.marked:
+                    mark_running(con, self.run, self.graph, self.project, self.domain)
+                    self.marked = True
                 self.store.write_entry(con, entry, project=self.project, domain=self.domain,
                                        task_version=task_version(task).version,
                                        cache_version=task_version(task).cache_version,

@@ -64,11 +64,7 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
         if name not in config.EXECUTORS:
             raise ConfigError(f"unknown executor {name!r}; expected one of {config.EXECUTORS}")
         raise ConfigError(f"executor {name!r} is not available yet; use executor='serial'")
-    label = f"{graph.kind} {graph.name!r}"
-    values = bind_arguments(graph.interface, (), given, owner=label)
-    for param in graph.interface.inputs.values():
-        values[param.name] = check_value(param.stype, values[param.name], owner=label,
-                                         role="input", name=param.name)
+    values = prepare_inputs(graph, given)
     run = Run(_new_run_id(), graph.name, graph.interface, values, name, time.time())
     uses_cache = cache and any(node.task.config.cache for node in graph.nodes.values())
     hits: list[str] = []
@@ -87,6 +83,16 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
         raise
     _finish(run, graph, SUCCEEDED, settings, hits)
     return run
+
+
+def prepare_inputs(graph: Graph, given: dict[str, Any]) -> dict[str, Any]:
+    """The run's input values: defaults filled in, each checked (and coerced) by its type."""
+    label = f"{graph.kind} {graph.name!r}"
+    values = bind_arguments(graph.interface, (), given, owner=label)
+    for param in graph.interface.inputs.values():
+        values[param.name] = check_value(param.stype, values[param.name], owner=label,
+                                         role="input", name=param.name)
+    return values
 
 
 def _run_cached(graph: Graph, run: Run, values: dict[str, Any], settings: config.Config,

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -61,6 +62,7 @@ class Journal:
             self._wake.clear()
             with contextlib.suppress(Exception):  # retried by the next wake or at exit
                 self.write()
+                self.ingest_if_cheap()
             with self._lock:
                 if not self._queued:
                     self._thread = None
@@ -89,6 +91,19 @@ class Journal:
             with self._lock:
                 self._queued[:0] = queued
             raise
+
+    def ingest_if_cheap(self) -> None:
+        """Move journal files into the index, if this process already loaded duckdb.
+
+        A process that never touched the store (only uncached runs) leaves its
+        journal for the next one that does, rather than paying for duckdb.
+        """
+        if "duckdb" not in sys.modules or not any(self.folder.glob("*.jsonl")):
+            return
+        from sterna.cache.store import Store
+
+        with Store.at(self.home).session():
+            pass
 
     def _payload(self, run: Run, graph: Graph, project: str, domain: str,
                  hits: list[str]) -> dict[str, Any]:
@@ -147,3 +162,4 @@ def _write_all() -> None:
     for journal in list(_journals.values()):
         with contextlib.suppress(Exception):  # the process is ending; nothing more to do
             journal.write()
+            journal.ingest_if_cheap()
