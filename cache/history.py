@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
 from sterna.core.errors import SternaError
 
 from .index import rows
@@ -134,7 +136,7 @@ def sql(store: Store, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     with store.index.session(read_only=True) as con:
         try:
             cursor = con.execute(query)
-        except Exception as exc:  # duckdb's parser, binder and read-only errors
+        except duckdb.Error as exc:  # the parser's, the binder's and read-only errors
             raise SternaError(f"query failed: {exc}") from None
         if cursor.description is None:
             return [], []

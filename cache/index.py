@@ -152,6 +152,9 @@ class Index:
                 try:
                     yield con
                     con.execute("COMMIT")
+                except duckdb.Error as exc:  # disk full, corrupt file, constraint, ...
+                    _rollback(con)
+                    raise StoreError(f"{self.path}: {exc}") from exc
                 except BaseException:
                     _rollback(con)
                     raise

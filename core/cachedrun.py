@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from filelock import FileLock
 
 from sterna.cache.blobs import BlobError
 from sterna.cache.codecs import EncodeError, digest_value
@@ -29,7 +33,7 @@ from .graph import Binding, Const, Graph, InputRef, NodeRef
 from .records import SUCCEEDED, CacheInfo, NodeRecord, Run
 from .task import Task
 
-USE, OVERWRITE = "use", "overwrite"
+USE, OVERWRITE, OFF = "use", "overwrite", "off"
 
 
 class CachedRun:
@@ -54,7 +58,7 @@ class CachedRun:
         self._open()
         for node_id in self.graph.order:
             task = self.graph.nodes[node_id].task
-            if task.config.cache:
+            if task.config.cache and self.mode != OFF:
                 self._cached_node(node_id, task)
             else:
                 self.values[node_id] = self._compute(node_id, task, None)
@@ -72,8 +76,13 @@ class CachedRun:
         pairs = sorted({(node.task.name, task_version(node.task).cache_version)
                         for node in self.graph.nodes.values() if node.task.config.cache})
         read_only = self.store.index.path.exists()  # a new store needs its schema written
-        with self.store.index.session(read_only=read_only) as con:
-            self.entries, self.complete = self.store.read_entries(con, pairs, [])
+        try:
+            with self.store.index.session(read_only=read_only) as con:
+                self.entries, self.complete = self.store.read_entries(con, pairs, [])
+        except SternaError as exc:
+            warnings.warn(f"cache: the store cannot be read ({exc}); running without the cache",
+                          SternaWarning, stacklevel=2)
+            self.mode = OFF
 
     def _cached_node(self, node_id: str, task: Task[..., Any]) -> None:
         began = time.perf_counter()
@@ -89,11 +98,32 @@ class CachedRun:
         if entry is not None:
             self._hit(node_id, task, entry, digests, hash_s)
             return
-        info = CacheInfo("overwritten" if self.mode == OVERWRITE else "miss", key.key)
-        info.inputs, info.hash_s = digests, hash_s
-        outputs = self._compute(node_id, task, info)
-        self.values[node_id] = outputs
-        self._store(node_id, task, key.components, outputs, info, version.code_components)
+        with self._serialized(task, key.key):
+            if task.config.cache_serialize and self.mode == USE:
+                entry = self._lookup_now(key.key)  # another run may have made it meanwhile
+                if entry is not None:
+                    self._hit(node_id, task, entry, digests, hash_s)
+                    return
+            info = CacheInfo("overwritten" if self.mode == OVERWRITE else "miss", key.key)
+            info.inputs, info.hash_s = digests, hash_s
+            outputs = self._compute(node_id, task, info)
+            self.values[node_id] = outputs
+            self._store(node_id, task, key.components, outputs, info, version.code_components)
+
+    @contextmanager
+    def _serialized(self, task: Task[..., Any], key: str) -> Iterator[None]:
+        """For ``cache_serialize`` tasks, one process computes a key while others wait."""
+        if not task.config.cache_serialize:
+            yield
+            return
+        folder = self.store.home / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(folder / f"{key}.lock"):
+            yield
+
+    def _lookup_now(self, key: str) -> Entry | None:
+        with self.store.index.session(read_only=True) as con:
+            return self.store.lookup(con, [key]).get(key)
 
     def _find(self, key: str) -> Entry | None:
         entry = self.entries.get(key)
