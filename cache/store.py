@@ -22,7 +22,7 @@ from typing import Any
 
 from sterna.core.errors import SternaError, SternaWarning
 from sterna.typesys.files import Directory, File
-from sterna.typesys.types import AnyT, SType
+from sterna.typesys.types import SType
 
 from . import codecs
 from .blobs import BlobError, BlobStore, CorruptBlobError
@@ -111,9 +111,7 @@ class Store:
     # -- values -------------------------------------------------------------
     def save(self, stype: SType, value: Any) -> StoredOutput:
         """Encode and durably store one value; raises ``EncodeError`` or ``BlobError``."""
-        codec = codecs.codec_for(stype)
-        if isinstance(stype, AnyT) and not _json_able(stype, value):
-            codec = "pickle"
+        codec = codecs.codec_for(stype, value)
         if codec == "arrow":
             from .tablehash import digest_table
 
@@ -128,9 +126,7 @@ class Store:
         payload = codecs.encode_pickle(value) if codec == "pickle" else codecs.encode_json(
             stype, value)
         blob = self.blobs.put_bytes(payload)
-        digest = (codecs.digest_value(stype, value) if codec == "json"
-                  else _pickle_digest(payload))
-        return StoredOutput(digest, blob.digest, codec, blob.size)
+        return StoredOutput(codecs.digest_value(stype, value), blob.digest, codec, blob.size)
 
     def _save_directory(self, stype: SType, value: Directory) -> StoredOutput:
         root = Path(value.path)
@@ -248,20 +244,6 @@ def _entry(row: dict[str, Any]) -> Entry:
     outputs = {n: StoredOutput.from_json(o) for n, o in json.loads(row["outputs"]).items()}
     return Entry(row["cache_key"], row["task"], components, outputs, row["compute_s"] or 0.0,
                  code)
-
-
-def _json_able(stype: SType, value: Any) -> bool:
-    try:
-        codecs.encode_json(stype, value)
-    except (codecs.EncodeError, TypeError, ValueError):
-        return False
-    return True
-
-
-def _pickle_digest(payload: bytes) -> str:
-    from .fingerprint import digest_bytes
-
-    return digest_bytes(b"pickle\0" + payload)
 
 
 def _now() -> Any:
