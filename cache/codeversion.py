@@ -168,20 +168,20 @@ class _Walk:
         if info.kind == "bytecode":  # defaults live in the defining code, not in fn's
             defaults = _canonical((fn.__defaults__, fn.__kwdefaults__)) or ""
             digest = digest_parts([("code", digest), ("defaults", digest_bytes(defaults.encode()))])
-        self.add(f"{info.kind} {fn.__module__}.{fn.__qualname__}", digest, info.text)
+        self.add(f"{info.kind} {_mod(fn.__module__)}.{fn.__qualname__}", digest, info.text)
         self.pending.append(lambda: self.scan(fn, info))
 
     def scan(self, fn: types.FunctionType, info: _CodeInfo) -> None:
         """Follow the globals, attribute chains, closure cells and defaults of ``fn``."""
         namespace = fn.__globals__
-        where = (id(namespace), str(namespace.get("__name__", fn.__module__)))
+        where = (id(namespace), _mod(str(namespace.get("__name__", fn.__module__))))
         self.written.update((where[0], name) for name in info.written)
         for name in info.names:
             if name in namespace and not _is_dunder(name):
                 self.visit(namespace[name], where, name)
         for chain in info.chains:
             self.chain(namespace, chain)
-        owner = f"{fn.__module__}.{fn.__qualname__}"
+        owner = f"{_mod(fn.__module__)}.{fn.__qualname__}"
         for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             try:
                 value = cell.cell_contents
@@ -240,7 +240,7 @@ class _Walk:
         if not self.first_visit(cls) or not (force or _is_user_class(cls)):
             return
         text, digest = _class_info(cls)
-        self.add(f"class {cls.__module__}.{cls.__qualname__}", digest, text)
+        self.add(f"class {_mod(cls.__module__)}.{cls.__qualname__}", digest, text)
         for base in cls.__mro__[1:]:
             self.klass(base)
         for member in list(vars(cls).values()):
@@ -575,3 +575,21 @@ def _canon(value: Any, budget: list[int], depth: int) -> str | None:
     if kind is list:
         return f"[{body}]"
     return f"{{{body}}}" if kind is set and texts else f"{kind.__name__}({{{body}}})"
+
+
+def _mod(name: str) -> str:
+    """A module's name in labels: a script run as ``__main__`` is named by its file.
+
+    The same file run as ``python file.py`` and loaded by ``sterna run`` must
+    give the same fingerprint, or the two would never share a cache entry.
+    """
+    if name != "__main__":
+        return name
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not main_file:
+        return name
+    from pathlib import Path
+
+    from sterna.core.interface import module_name_for
+
+    return module_name_for(Path(main_file))

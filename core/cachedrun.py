@@ -79,6 +79,8 @@ class CachedRun:
         try:
             with self.store.index.session(read_only=read_only) as con:
                 self.entries, self.complete = self.store.read_entries(con, pairs, [])
+                if not self.complete:
+                    self._probe(con)
         except SternaError as exc:
             warnings.warn(f"cache: the store cannot be read ({exc}); running without the cache",
                           SternaWarning, stacklevel=2)
@@ -86,13 +88,10 @@ class CachedRun:
 
     def _cached_node(self, node_id: str, task: Task[..., Any]) -> None:
         began = time.perf_counter()
-        node = self.graph.nodes[node_id]
         version = task_version(task)
-        digests = {name: self.digest_of(node.bindings[name], param.stype)
-                   for name, param in task.interface.inputs.items()}
-        key = make_key(task=task.name, cache_version=version.cache_version,
-                       interface=interface_json(task.interface), inputs=digests,
-                       ignored=task.config.cache_ignore_input_vars)
+        digests = self._input_digests(node_id, task, known_only=False)
+        assert digests is not None
+        key = _key(task, digests)
         hash_s = time.perf_counter() - began
         entry = self._find(key.key) if self.mode == USE else None
         if entry is not None:
@@ -124,6 +123,42 @@ class CachedRun:
     def _lookup_now(self, key: str) -> Entry | None:
         with self.store.index.session(read_only=True) as con:
             return self.store.lookup(con, [key]).get(key)
+
+    def _probe(self, con: Any) -> None:
+        """Look up, in the open session, every key knowable without running anything.
+
+        Used when a task has too many entries to read them all: keys are computed
+        level by level from workflow inputs and from the outputs of hits found so
+        far, each level in one query, so a run that hits everywhere still needs
+        one session.
+        """
+        pending = [n for n in self.graph.order if self.graph.nodes[n].task.config.cache]
+        while pending:
+            keys: dict[str, str] = {}
+            for node_id in pending:
+                task = self.graph.nodes[node_id].task
+                digests = self._input_digests(node_id, task, known_only=True)
+                if digests is not None:
+                    keys[node_id] = _key(task, digests).key
+            found = self.store.lookup(con, list(keys.values()))
+            self.entries.update(found)
+            hits = [n for n, k in keys.items() if k in found]
+            for node_id in hits:
+                for name, out in found[keys[node_id]].outputs.items():
+                    self.digests[(node_id, name)] = out.digest
+            if not hits:
+                return
+            pending = [n for n in pending if n not in keys]
+
+    def _input_digests(self, node_id: str, task: Task[..., Any], *, known_only: bool,
+                       ) -> dict[str, str] | None:
+        """Digests of a node's inputs; with ``known_only``, None if one needs a value."""
+        node = self.graph.nodes[node_id]
+        if known_only and any((n, o) not in self.digests for n in binding_nodes_of(node)
+                              for o in self.graph.nodes[n].task.interface.outputs):
+            return None
+        return {name: self.digest_of(node.bindings[name], param.stype)
+                for name, param in task.interface.inputs.items()}
 
     def _find(self, key: str) -> Entry | None:
         entry = self.entries.get(key)
@@ -233,14 +268,8 @@ class CachedRun:
         self.values[node_id] = outputs
         self.refs.pop(node_id, None)
         version = task_version(task)
-        components = self._components(node_id, task, info.inputs)
+        components = _key(task, info.inputs).components
         self._store(node_id, task, components, outputs, info, version.code_components)
-
-    def _components(self, node_id: str, task: Task[..., Any], digests: dict[str, str],
-                    ) -> dict[str, str]:
-        return make_key(task=task.name, cache_version=task_version(task).cache_version,
-                        interface=interface_json(task.interface), inputs=digests,
-                        ignored=task.config.cache_ignore_input_vars).components
 
     def digest_of(self, binding: Binding, stype: SType) -> str:
         """The digest of a binding's value, computing it only when not already known."""
@@ -260,6 +289,20 @@ class CachedRun:
                 self.run.input_digests[binding.name] = known
             return known
         return digest_value(stype, self.value_of(binding, stype))
+
+
+def _key(task: Task[..., Any], digests: dict[str, str]) -> Any:
+    """The cache key of a call of ``task`` with inputs of these digests."""
+    return make_key(task=task.name, cache_version=task_version(task).cache_version,
+                    interface=interface_json(task.interface), inputs=digests,
+                    ignored=task.config.cache_ignore_input_vars)
+
+
+def binding_nodes_of(node: Any) -> set[str]:
+    """Every node whose outputs a node reads."""
+    from .graph import binding_nodes
+
+    return set().union(*(binding_nodes(b) for b in node.bindings.values()))
 
 
 def _nodes_in(binding: Binding) -> set[str]:
