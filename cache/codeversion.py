@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import copy
 import dis
 import enum
 import functools
@@ -448,8 +449,48 @@ def _function_source(fn: types.FunctionType) -> tuple[str, set[str]] | None:
     return ast.unparse(node), written
 
 
+_module_trees: dict[str, tuple[tuple[int, int], dict[int, ast.AST]]] = {}
+
+
+def _def_from_module(fn: Any) -> ast.AST | None:
+    """A function's ``def`` node, found by line in its module's parsed file (cached).
+
+    Parsing a file once is much cheaper than ``inspect.getsource`` per function,
+    which tokenizes the file again for every block it extracts.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None or code.co_name == "<lambda>":
+        return None
+    filename = code.co_filename
+    try:
+        stat = os.stat(filename)
+    except OSError:
+        return None
+    stamp = (stat.st_size, stat.st_mtime_ns)
+    cached = _module_trees.get(filename)
+    if cached is None or cached[0] != stamp:
+        try:
+            with open(filename, encoding="utf-8") as handle:
+                tree = ast.parse(handle.read())
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            return None
+        index: dict[int, ast.AST] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+                index[first] = node
+        cached = _module_trees[filename] = (stamp, index)
+    node = cached[1].get(code.co_firstlineno)
+    if node is None or getattr(node, "name", None) != code.co_name:
+        return None
+    return copy.deepcopy(node)  # callers strip decorators and docstrings in place
+
+
 def _parsed_source(obj: Any) -> ast.Module | None:
     """The parsed source block of a function or class, which may be indented."""
+    node = _def_from_module(obj)
+    if node is not None:
+        return ast.Module(body=[node], type_ignores=[])  # type: ignore[list-item]
     try:
         text = inspect.getsource(obj)
     except Exception:  # no file, a stale file, a REPL: the caller falls back to bytecode
