@@ -56,6 +56,17 @@ class StoredOutput:
 
 
 @dataclass
+class Prepared:
+    """A value ready to be written: its codec and digest, and what remains to write."""
+
+    codec: str
+    digest: str
+    payload: bytes | None = None
+    table: Any = None
+    stored: StoredOutput | None = None
+
+
+@dataclass
 class Entry:
     """A cache entry: the key, its components and the stored outputs."""
 
@@ -111,22 +122,43 @@ class Store:
     # -- values -------------------------------------------------------------
     def save(self, stype: SType, value: Any) -> StoredOutput:
         """Encode and durably store one value; raises ``EncodeError`` or ``BlobError``."""
+        return self.write(self.prepare(stype, value))
+
+    def prepare(self, stype: SType, value: Any) -> Prepared:
+        """Everything about a value that must happen now: its digest and its encoding.
+
+        Values that a later task could still change in place (lists, dicts,
+        files) are encoded or copied into the store here; only immutable data
+        (an Arrow table, encoded bytes) is left for ``write``, which may then run
+        in another thread while the next task computes.
+        """
         codec = codecs.codec_for(stype, value)
         if codec == "arrow":
             from .tablehash import digest_table
 
-            blob = self.blobs.put_table(value)
-            return StoredOutput(digest_table(value), blob.digest, codec, blob.size)
+            return Prepared(codec, digest_table(value), table=value)
         if codec == "file":
             blob = self.blobs.put_file(value.path)
-            return StoredOutput(codecs.digest_value(stype, value), blob.digest, codec, blob.size,
-                                Path(value.path).name)
+            return Prepared(codec, codecs.digest_value(stype, value), stored=StoredOutput(
+                codecs.digest_value(stype, value), blob.digest, codec, blob.size,
+                Path(value.path).name))
         if codec == "dir":
-            return self._save_directory(stype, value)
+            stored = self._save_directory(stype, value)
+            return Prepared(codec, stored.digest, stored=stored)
         payload = codecs.encode_pickle(value) if codec == "pickle" else codecs.encode_json(
             stype, value)
-        blob = self.blobs.put_bytes(payload)
-        return StoredOutput(codecs.digest_value(stype, value), blob.digest, codec, blob.size)
+        return Prepared(codec, codecs.digest_value(stype, value), payload=payload)
+
+    def write(self, prepared: Prepared) -> StoredOutput:
+        """Write a prepared value's blob durably (a no-op if ``prepare`` already did)."""
+        if prepared.stored is not None:
+            return prepared.stored
+        if prepared.table is not None:
+            blob = self.blobs.put_table(prepared.table)
+        else:
+            assert prepared.payload is not None
+            blob = self.blobs.put_bytes(prepared.payload)
+        return StoredOutput(prepared.digest, blob.digest, prepared.codec, blob.size)
 
     def _save_directory(self, stype: SType, value: Directory) -> StoredOutput:
         root = Path(value.path)

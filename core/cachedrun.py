@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,20 +51,29 @@ class CachedRun:
         self.complete = True
         self.hits: list[str] = []
         self.marked = False  # whether the run's 'running' row is written
+        self._jobs: list[Future[str | None]] = []
+        self._pool: ThreadPoolExecutor | None = None
         self.steps = {step[0]: step for step in plan(graph)}
 
     # -- the loop ---------------------------------------------------------------
     def execute(self) -> None:
-        """Run every node in dependency order, then resolve the workflow outputs."""
+        """Run every node in dependency order, then resolve the workflow outputs.
+
+        Background writes are waited for before returning, also when a task
+        fails, so every finished task's entry is committed.
+        """
         self._open()
-        for node_id in self.graph.order:
-            task = self.graph.nodes[node_id].task
-            if task.config.cache and self.mode != OFF:
-                self._cached_node(node_id, task)
-            else:
-                self.values[node_id] = self._compute(node_id, task, None)
-        self.run.outputs_by_name = {name: self.value_of(b, None)
-                                    for name, b in self.graph.outputs.items()}
+        try:
+            for node_id in self.graph.order:
+                task = self.graph.nodes[node_id].task
+                if task.config.cache and self.mode != OFF:
+                    self._cached_node(node_id, task)
+                else:
+                    self.values[node_id] = self._compute(node_id, task, None)
+            self.run.outputs_by_name = {name: self.value_of(b, None)
+                                        for name, b in self.graph.outputs.items()}
+        finally:
+            self.drain()
 
     def _open(self) -> None:
         """One read-only session: the entries of this graph's cached tasks.
@@ -198,10 +208,17 @@ class CachedRun:
 
     def _store(self, node_id: str, task: Task[..., Any], components: dict[str, str],
                outputs: dict[str, Any], info: CacheInfo, code: dict[str, str]) -> None:
+        """Digest and encode the outputs now; write blobs and the entry in the background.
+
+        The entry is committed only after its blobs are durable, in the writer
+        thread, so the next task computes while a table is written and fsynced.
+        ``cache_serialize`` tasks write synchronously: another process waits for
+        the entry.
+        """
         began = time.perf_counter()
         try:
-            stored = {name: self.store.save(task.interface.outputs[name], value)
-                      for name, value in outputs.items()}
+            prepared = {name: self.store.prepare(task.interface.outputs[name], value)
+                        for name, value in outputs.items()}
         except EncodeError as exc:
             self.run.nodes[node_id].status = "failed"
             raise SternaError(f"{task.label} (node {node_id!r}): an output cannot be stored: "
@@ -210,6 +227,28 @@ class CachedRun:
             warnings.warn(f"cache: outputs of {task.label} not stored ({exc}); the run goes on "
                           "without caching them", SternaWarning, stacklevel=2)
             return
+        for name, ready in prepared.items():
+            self.digests[(node_id, name)] = ready.digest
+        info.outputs = {name: ready.digest for name, ready in prepared.items()}
+        info.store_s = time.perf_counter() - began
+
+        def job() -> str | None:
+            return self._write(task, components, prepared, info, code)
+
+        if task.config.cache_serialize:
+            self._report(job())
+        else:
+            self._jobs.append(self._writer().submit(job))
+
+    def _write(self, task: Task[..., Any], components: dict[str, str],
+               prepared: dict[str, Any], info: CacheInfo, code: dict[str, str]) -> str | None:
+        """Write blobs, then commit the entry; returns a warning text instead of raising."""
+        began = time.perf_counter()
+        try:
+            stored = {name: self.store.write(ready) for name, ready in prepared.items()}
+        except BlobError as exc:
+            return (f"cache: outputs of {task.label} not stored ({exc}); the run goes on "
+                    "without caching them")
         entry = Entry(info.key or "", task.name, components, stored, info.compute_s, code)
         try:
             with self.store.index.session() as con:
@@ -221,13 +260,30 @@ class CachedRun:
                                        cache_version=task_version(task).cache_version,
                                        run_id=self.run.run_id)
         except SternaError as exc:
-            warnings.warn(f"cache: entry of {task.label} not recorded ({exc})", SternaWarning,
-                          stacklevel=2)
-        for name, out in stored.items():
-            self.digests[(node_id, name)] = out.digest
-        info.outputs = {name: out.digest for name, out in stored.items()}
-        info.bytes_out = sum(out.size for out in stored.values())
-        info.store_s = time.perf_counter() - began
+            return f"cache: entry of {task.label} not recorded ({exc})"
+        finally:
+            info.bytes_out = sum(out.size for out in stored.values())
+            info.store_s += time.perf_counter() - began
+        return None
+
+    def _writer(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sterna-store")
+        return self._pool
+
+    def drain(self) -> None:
+        """Wait for every background write; report failures as warnings, here."""
+        jobs, self._jobs = self._jobs, []
+        for job in jobs:
+            self._report(job.result())
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    @staticmethod
+    def _report(problem: str | None) -> None:
+        if problem:
+            warnings.warn(problem, SternaWarning, stacklevel=3)
 
     # -- values and digests -------------------------------------------------------
     def value_of(self, binding: Binding, stype: SType | None) -> Any:
