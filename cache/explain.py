@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sterna.core.graph import Binding, Graph, InputRef, NodeRef, binding_nodes
+from sterna.core.graph import Binding, DictOf, Graph, InputRef, ListOf, NodeRef, binding_nodes
 from sterna.typesys.types import SType
 
 from .codecs import digest_value
@@ -61,14 +61,8 @@ def explain(store: Store, graph: Graph, inputs: dict[str, Any]) -> list[NodeExpl
                        "if that result is unchanged" for w in sorted(set(waiting))]
             result.append(NodeExplanation(node_id, task.name, "depends", reasons))
             continue
-        try:
-            digests = {name: _digest(b, task.interface.inputs[name].stype, graph, inputs, known)
-                       for name, b in node.bindings.items()}
-        except KeyError:  # a list or dict built from upstream values: needs the values
-            unknown[node_id] = "needs upstream values"
-            result.append(NodeExplanation(node_id, task.name, "depends", [
-                "an input is built from upstream results, known only when the run loads them"]))
-            continue
+        digests = {name: _digest(b, task.interface.inputs[name].stype, graph, inputs, known)
+                   for name, b in node.bindings.items()}
         version = task_version(task)
         key = make_key(task=task.name, cache_version=version.cache_version,
                        interface=interface_json(task.interface), inputs=digests,
@@ -112,6 +106,11 @@ def _digest(binding: Binding, stype: SType, graph: Graph, inputs: dict[str, Any]
         return known[(binding.node, binding.output)]
     if isinstance(binding, InputRef):
         return digest_value(graph.interface.inputs[binding.name].stype, inputs[binding.name])
+    if isinstance(binding, (ListOf, DictOf)):
+        from sterna.core.cachedrun import collection_digest
+
+        return collection_digest(binding, stype,
+                                 lambda b, t: _digest(b, t, graph, inputs, known))
     from sterna.core.engine import resolve
 
     return digest_value(stype, resolve(binding, {}, inputs))

@@ -54,7 +54,9 @@ def explain_difference(now: Mapping[str, str], before: Mapping[str, str],
     for name in sorted(set(now) | set(before)):
         if now.get(name) == before.get(name):
             continue
-        if name == "cache_version" and code_now is not None and code_before is not None:
+        code_versions = str(now.get(name, "")).startswith("code:") and str(
+            before.get(name, "")).startswith("code:")
+        if name == "cache_version" and code_versions and code_now and code_before:
             reasons.extend(_code_reasons(code_now, code_before) or ["cache version changed"])
         elif name == "cache_version":
             reasons.append(f"cache version changed ({before.get(name)} -> {now.get(name)})")

@@ -200,7 +200,7 @@ class Store:
         if not self.blobs.verify(blob):
             raise CorruptBlobError(f"blob {blob} is missing or does not match its digest")
         path = target or self.home / "files" / blob / name
-        if not path.exists():
+        if not self._intact(path, blob):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             try:
@@ -210,12 +210,33 @@ class Store:
             os.replace(tmp, path)
         return path
 
+    def _intact(self, path: Path, blob: str) -> bool:
+        """Whether a file handed out earlier still holds exactly the (verified) blob.
+
+        A hard link to the blob shares its bytes, which were just verified; a
+        copy is re-hashed. Anything else (edited, replaced) is made again.
+        """
+        try:
+            if os.path.samefile(path, self.blobs.path(blob)):
+                return True
+        except OSError:
+            return False
+        from .fingerprint import digest_file
+
+        return digest_file(path) == blob
+
     def _materialize_dir(self, stored: StoredOutput) -> Path:
         root = self.home / "dirs" / stored.blob / (stored.name or "dir")
         manifest = json.loads(self.blobs.read_bytes(stored.blob))
         for relative, blob in manifest.items():
             self._materialize_file(blob, Path(relative).name, root / relative)
         root.mkdir(parents=True, exist_ok=True)
+        for path in sorted(root.rglob("*"), reverse=True):  # drop what the manifest lacks
+            relative = path.relative_to(root).as_posix()
+            if path.is_file() and relative not in manifest:
+                path.unlink()
+            elif path.is_dir() and not any(k.startswith(relative + "/") for k in manifest):
+                shutil.rmtree(path, ignore_errors=True)
         return root
 
     # -- entries ------------------------------------------------------------

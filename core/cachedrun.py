@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -30,7 +30,7 @@ from sterna.typesys.types import SType
 
 from .engine import execute_node, plan, resolve
 from .errors import SternaError, SternaWarning
-from .graph import Binding, Const, Graph, InputRef, NodeRef
+from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, NodeRef
 from .records import SUCCEEDED, CacheInfo, NodeRecord, Run
 from .task import Task
 
@@ -51,6 +51,7 @@ class CachedRun:
         self.complete = True
         self.hits: list[str] = []
         self.marked = False  # whether the run's 'running' row is written
+        self.made: dict[str, str] = {}  # cache key -> node that computed it in this run
         self._jobs: list[Future[str | None]] = []
         self._pool: ThreadPoolExecutor | None = None
         self.steps = {step[0]: step for step in plan(graph)}
@@ -103,6 +104,9 @@ class CachedRun:
         assert digests is not None
         key = _key(task, digests)
         hash_s = time.perf_counter() - began
+        if key.key in self.made:  # the same call earlier in this run: reuse its values
+            self._same_as(node_id, task, self.made[key.key], digests, key.key)
+            return
         entry = self._find(key.key) if self.mode == USE else None
         if entry is not None:
             self._hit(node_id, task, entry, digests, hash_s)
@@ -117,7 +121,27 @@ class CachedRun:
             info.inputs, info.hash_s = digests, hash_s
             outputs = self._compute(node_id, task, info)
             self.values[node_id] = outputs
+            loaded = self._input_digests(node_id, task, known_only=False)
+            if loaded != digests:  # loading recomputed an upstream value that came out different
+                assert loaded is not None
+                key = _key(task, loaded)
+                info.key, info.inputs = key.key, loaded
+            self.made[key.key] = node_id
             self._store(node_id, task, key.components, outputs, info, version.code_components)
+
+    def _same_as(self, node_id: str, task: Task[..., Any], source: str,
+                 digests: dict[str, str], key: str) -> None:
+        """A node whose call was already computed in this run takes that node's outputs."""
+        now = time.time()
+        record = NodeRecord(node_id, task.name, SUCCEEDED, now, now, [])
+        info = record.cache = CacheInfo("hit", key)
+        done = self.run.nodes[source].cache
+        info.inputs, info.saved_s = digests, done.compute_s if done else 0.0
+        info.outputs = dict(done.outputs) if done else {}
+        self.run.nodes[node_id] = record
+        self.values[node_id] = self.values[source]
+        for name in task.interface.outputs:
+            self.digests[(node_id, name)] = self.digests[(source, name)]
 
     @contextmanager
     def _serialized(self, task: Task[..., Any], key: str) -> Iterator[None]:
@@ -344,7 +368,28 @@ class CachedRun:
                                      self.inputs[binding.name])
                 self.run.input_digests[binding.name] = known
             return known
+        if isinstance(binding, (ListOf, DictOf)):
+            return collection_digest(binding, stype, self.digest_of)
         return digest_value(stype, self.value_of(binding, stype))
+
+
+def collection_digest(binding: ListOf | DictOf, stype: SType,
+                      item_digest: Callable[[Binding, SType], str]) -> str:
+    """Digest of a list or dict built from bindings, from its items' digests.
+
+    Items that are upstream results contribute the digests already known, so
+    hashing such an input never loads the values behind it.
+    """
+    from sterna.cache.fingerprint import digest_parts
+    from sterna.typesys.types import AnyT, DictT, ListT
+
+    if isinstance(binding, ListOf):
+        item = stype.item if isinstance(stype, ListT) else AnyT(Any)
+        parts = [(str(i), item_digest(b, item)) for i, b in enumerate(binding.items)]
+        return digest_parts([("list", str(len(parts))), *parts])
+    value = stype.value if isinstance(stype, DictT) else AnyT(Any)
+    return digest_parts([("dict", str(len(binding.items))),
+                         *sorted((k, item_digest(b, value)) for k, b in binding.items)])
 
 
 def _key(task: Task[..., Any], digests: dict[str, str]) -> Any:

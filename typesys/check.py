@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -40,7 +41,9 @@ def type_error(
     else:
         detail = f" ({reason})" if reason else ""
     message = f"{owner} {role} {name!r}: expected {expected}, got {got}{detail}"
-    return TypeCheckError(message, task=owner, argument=name, expected=expected, got=got)
+    quoted = re.match(r"^task '(.+)'$", owner)
+    return TypeCheckError(message, task=quoted.group(1) if quoted else owner, argument=name,
+                          expected=expected, got=got)
 
 
 def describe_value(value: object) -> str:

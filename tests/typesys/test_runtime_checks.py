@@ -211,7 +211,7 @@ def test_rejected_values_raise_with_full_message(
     assert message.startswith(head + detail)
     if not detail:
         assert message == head
-    assert error.task == OWNER
+    assert error.task == "mod.clean"  # the task's name, not its label
     assert error.argument == "rows"
     assert error.expected == expected
     assert error.got == got
@@ -492,7 +492,7 @@ def test_task_input_error_names_task_argument_expected_and_got() -> None:
         clean(rows=[1, 2, 3, "x"])
     assert str(info.value) == (
         "task 'mod.clean' input 'rows': expected list[int], got list[int | str] (item 3: 'x')")
-    assert info.value.task == "task 'mod.clean'"
+    assert info.value.task == "mod.clean"
     assert info.value.argument == "rows"
     assert info.value.expected == "list[int]"
     assert info.value.got == "list[int | str]"
