@@ -167,7 +167,10 @@ class Index:
         delay = 0.005
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                # Read-only sessions also get no file access, so `sterna sql` cannot
+                # write files (COPY ... TO) or read outside the store.
+                config = {"enable_external_access": False} if read_only else {}
+                return duckdb.connect(str(self.path), read_only=read_only, config=config)
             except duckdb.IOException as exc:
                 message = str(exc)
                 if "lock" not in message.lower():

@@ -222,13 +222,15 @@ class CachedRun:
         kwargs = {name: self.value_of(binding, task.interface.inputs[name].stype)
                   for name, binding in node.bindings.items()}
         loaded = time.perf_counter()
-        outputs = execute_node(node_id, task, kwargs, self.run.nodes)
-        if info is not None:
-            info.load_s = loaded - began
-            info.compute_s = time.perf_counter() - loaded
-            info.bytes_in = sum(_nbytes(v) for v in kwargs.values())
-            self.run.nodes[node_id].cache = info
-        return outputs
+        try:
+            return execute_node(node_id, task, kwargs, self.run.nodes)
+        finally:  # a failed node of a cached task is still a miss, with its times
+            record = self.run.nodes.get(node_id)
+            if info is not None and record is not None:
+                info.load_s = loaded - began
+                info.compute_s = time.perf_counter() - loaded
+                info.bytes_in = sum(_nbytes(v) for v in kwargs.values())
+                record.cache = info
 
     def _store(self, node_id: str, task: Task[..., Any], components: dict[str, str],
                outputs: dict[str, Any], info: CacheInfo, code: dict[str, str]) -> None:
