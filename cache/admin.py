@@ -71,34 +71,48 @@ def cache_gc(store: Store, *, max_size: int | None = None,
             con.execute("DELETE FROM cache_entries WHERE coalesce(last_used, created_at) < ?",
                         [cutoff])
         if max_size is not None:
-            removed += _shrink(con, max_size)
+            removed += _shrink(store, con, max_size)
     report = collect_blobs(store)
     report.entries_removed = removed
     return report
 
 
-def _shrink(con: Any, max_size: int) -> int:
-    entries = con.execute("SELECT cache_key, size FROM cache_entries "
+def _shrink(store: Store, con: Any, max_size: int) -> int:
+    """Keep the most recently used entries whose blobs (each counted once) fit."""
+    entries = con.execute("SELECT cache_key, outputs FROM cache_entries "
                           "ORDER BY coalesce(last_used, created_at) DESC").fetchall()
-    total, doomed = 0, []
-    for key, size in entries:
-        total += size or 0
-        if total > max_size:
+    total, seen, doomed = 0, set(), []
+    for key, outputs in entries:
+        blobs = _entry_blobs(store, json.loads(outputs))
+        extra = sum(size for blob, size in blobs.items() if blob not in seen)
+        if total + extra > max_size:
             doomed.append(key)
+            continue
+        total += extra
+        seen.update(blobs)
     for key in doomed:
         con.execute("DELETE FROM cache_entries WHERE cache_key = ?", [key])
     return len(doomed)
+
+
+def _entry_blobs(store: Store, outputs: dict[str, Any]) -> dict[str, int]:
+    """The blobs one entry needs (directory listings' files included), with sizes."""
+    blobs: dict[str, int] = {}
+    for out in outputs.values():
+        blobs[out["blob"]] = out["size"]
+        if out["codec"] == "dir" and store.blobs.exists(out["blob"]):
+            listing = json.loads(store.blobs.read_bytes(out["blob"], verify=False))
+            for blob in listing.values():
+                path = store.blobs.path(blob)
+                blobs[blob] = path.stat().st_size if path.exists() else 0
+    return blobs
 
 
 def referenced_blobs(store: Store, con: Any) -> set[str]:
     """Every blob a cache entry needs, directory listings' files included."""
     needed: set[str] = set()
     for (outputs,) in con.execute("SELECT outputs FROM cache_entries").fetchall():
-        for out in json.loads(outputs).values():
-            needed.add(out["blob"])
-            if out["codec"] == "dir" and store.blobs.exists(out["blob"]):
-                listing = json.loads(store.blobs.read_bytes(out["blob"], verify=False))
-                needed.update(listing.values())
+        needed.update(_entry_blobs(store, json.loads(outputs)))
     return needed
 
 
@@ -137,7 +151,7 @@ def cache_verify(store: Store) -> VerifyReport:
     with store.session() as con:
         for key, outputs in con.execute(
                 "SELECT cache_key, outputs FROM cache_entries").fetchall():
-            blobs = {out["blob"] for out in json.loads(outputs).values()}
+            blobs = _entry_blobs(store, json.loads(outputs))
             if any(not store.blobs.exists(b) for b in blobs):
                 con.execute("DELETE FROM cache_entries WHERE cache_key = ?", [key])
                 report.entries_removed += 1

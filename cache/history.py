@@ -86,9 +86,13 @@ def task_show(store: Store, name: str, version: str | None = None) -> dict[str, 
                               "ORDER BY registered_at DESC LIMIT 1", [name])
         else:
             found = rows(con, "SELECT * FROM task_versions WHERE name = ? AND version LIKE ? "
-                              "|| '%' ORDER BY registered_at DESC LIMIT 1", [name, version])
+                              "|| '%' ORDER BY registered_at DESC", [name, version])
     if not found:
-        raise NotFoundError(f"no task {name!r}{'@' + version if version else ''} is registered")
+        shown = f"{name}@{version}" if version else name
+        raise NotFoundError(f"no task {shown!r} is registered")
+    if len({row["version"] for row in found}) > 1:
+        raise NotFoundError(f"version prefix {version!r} of task {name!r} is ambiguous; "
+                            "give more characters")
     return found[0]
 
 

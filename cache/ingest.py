@@ -56,6 +56,8 @@ def write_payload(con: Any, payload: dict[str, Any]) -> None:
                     [project, domain, workflow["name"], workflow["version"], workflow["graph"],
                      json.dumps(workflow["tasks"], sort_keys=True), now])
     run = payload["run"]
+    before = con.execute("SELECT status FROM runs WHERE run_id = ?", [run["run_id"]]).fetchone()
+    ingested = before is not None and before[0] != "running"  # this file was read already
     con.execute("DELETE FROM runs WHERE run_id = ?", [run["run_id"]])
     con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run["run_id"], project, domain, workflow["name"], workflow["version"],
@@ -75,7 +77,7 @@ def write_payload(con: Any, payload: dict[str, Any]) -> None:
         con.executemany("INSERT INTO lineage VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                         lineage)
     hits = payload["hits"]
-    if hits:
+    if hits and not ingested:
         marks = ", ".join("?" for _ in hits)
         con.execute(f"UPDATE cache_entries SET hits = hits + 1, last_used = ? "
                     f"WHERE cache_key IN ({marks})", [_ts(run["end"]), *hits])

@@ -6,6 +6,7 @@ a run can be profiled long after it finished, from another process.
 
 from __future__ import annotations
 
+import graphlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,20 +60,16 @@ def _edges(graph: dict[str, Any]) -> dict[str, set[str]]:
 def critical_path(nodes: list[dict[str, Any]], edges: dict[str, set[str]]) -> list[str]:
     """The chain of dependent nodes whose durations add up to the most time."""
     duration = {n["node_id"]: n["duration_s"] or 0.0 for n in nodes}
-    finish: dict[str, float] = {}
-    previous: dict[str, str | None] = {}
-
-    def visit(node_id: str) -> float:
-        if node_id not in finish:
-            deps = [d for d in edges.get(node_id, ()) if d in duration]
-            best = max(deps, key=visit, default=None)
-            previous[node_id] = best
-            finish[node_id] = duration.get(node_id, 0.0) + (finish[best] if best else 0.0)
-        return finish[node_id]
-
     if not duration:
         return []
-    end: str | None = max(duration, key=visit)
+    deps = {n: {d for d in edges.get(n, ()) if d in duration} for n in duration}
+    finish: dict[str, float] = {}
+    previous: dict[str, str | None] = {}
+    for node_id in graphlib.TopologicalSorter(deps).static_order():
+        best = max(deps[node_id], key=finish.__getitem__, default=None)
+        previous[node_id] = best
+        finish[node_id] = duration[node_id] + (finish[best] if best else 0.0)
+    end: str | None = max(finish, key=finish.__getitem__)
     path = []
     while end is not None:
         path.append(end)

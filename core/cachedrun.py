@@ -119,6 +119,7 @@ class CachedRun:
                     return
             info = CacheInfo("overwritten" if self.mode == OVERWRITE else "miss", key.key)
             info.inputs, info.hash_s = digests, hash_s
+            self._mark_running()
             outputs = self._compute(node_id, task, info)
             self.values[node_id] = outputs
             loaded = self._input_digests(node_id, task, known_only=False)
@@ -278,9 +279,6 @@ class CachedRun:
         entry = Entry(info.key or "", task.name, components, stored, info.compute_s, code)
         try:
             with self.store.index.session() as con:
-                if not self.marked:
-                    mark_running(con, self.run, self.graph, self.project, self.domain)
-                    self.marked = True
                 self.store.write_entry(con, entry, project=self.project, domain=self.domain,
                                        task_version=task_version(task).version,
                                        cache_version=task_version(task).cache_version,
@@ -291,6 +289,22 @@ class CachedRun:
             info.bytes_out = sum(out.size for out in stored.values())
             info.store_s += time.perf_counter() - began
         return None
+
+    def _mark_running(self) -> None:
+        """Record the run as running at its first miss (so a killed run is still seen).
+
+        Synchronous on purpose: a run that computes pays one short session for
+        it, a run that only hits pays nothing.
+        """
+        if self.marked:
+            return
+        self.marked = True
+        try:
+            with self.store.index.session() as con:
+                mark_running(con, self.run, self.graph, self.project, self.domain)
+        except SternaError as exc:
+            warnings.warn(f"cache: run not recorded as running ({exc})", SternaWarning,
+                          stacklevel=3)
 
     def _writer(self) -> ThreadPoolExecutor:
         if self._pool is None:

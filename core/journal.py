@@ -110,6 +110,8 @@ class Journal:
         from sterna.cache.registry import task_version, workflow_version
 
         version, graph_text, task_versions = workflow_version(graph)
+        if not run.input_digests:  # an uncached run hashes nothing on its own path
+            run.input_digests = _input_digests(run, graph)
         tasks = []
         for node in graph.nodes.values():
             record = task_version(node.task)
@@ -126,6 +128,19 @@ class Journal:
                     "error": run.error, "host": _HOST, "pid": os.getpid()},
             "nodes": [_node(record, task_versions) for record in run.nodes.values()],
         }
+
+
+def _input_digests(run: Run, graph: Graph) -> dict[str, str]:
+    """Digests of a run's inputs, computed here, off the caller's path (best effort)."""
+    from sterna.cache.codecs import digest_value
+
+    digests = {}
+    for name, value in run.inputs.items():
+        param = graph.interface.inputs.get(name)
+        if param is not None:
+            with contextlib.suppress(Exception):  # an unhashable input is left out
+                digests[name] = digest_value(param.stype, value)
+    return digests
 
 
 def _node(record: NodeRecord, task_versions: dict[str, str]) -> dict[str, Any]:
