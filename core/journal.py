@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .records import NodeRecord, Run
 
 _DELAY_S = 0.5
+_BACKLOG = 200  # journal files after which even a duckdb-free process ingests them
 _HOST = socket.gethostname()
 
 
@@ -96,9 +97,13 @@ class Journal:
         """Move journal files into the index, if this process already loaded duckdb.
 
         A process that never touched the store (only uncached runs) leaves its
-        journal for the next one that does, rather than paying for duckdb.
+        journal for the next one that does, rather than paying for duckdb, unless
+        the journal has grown long (``_BACKLOG`` files).
         """
-        if "duckdb" not in sys.modules or not any(self.folder.glob("*.jsonl")):
+        if not self.folder.is_dir():
+            return
+        waiting = sum(1 for _ in self.folder.glob("*.jsonl"))
+        if not waiting or ("duckdb" not in sys.modules and waiting < _BACKLOG):
             return
         from sterna.cache.store import Store
 
