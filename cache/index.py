@@ -151,10 +151,17 @@ class Index:
                 con.execute("BEGIN TRANSACTION")
                 try:
                     yield con
+                    # A COMMIT after a caught failure silently rolls back; this raises.
+                    con.execute("SELECT 1")
                     con.execute("COMMIT")
                 except duckdb.Error as exc:  # disk full, corrupt file, constraint, ...
                     _rollback(con)
                     raise StoreError(f"{self.path}: {exc}") from exc
+                except RuntimeError as exc:  # Ctrl-C inside a query surfaces like this
+                    _rollback(con)
+                    if str(exc) == "Query interrupted":
+                        raise KeyboardInterrupt from exc
+                    raise
                 except BaseException:
                     _rollback(con)
                     raise

@@ -15,7 +15,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,8 @@ class Store:
 
         from .ingest import ingest, mark_abandoned
 
-        journal_for(self.home).write()
+        with suppress(OSError):  # disk full or read-only: the records stay queued for later
+            journal_for(self.home).write()
         with self.index.session() as con:
             files = ingest(con, self.home)
             mark_abandoned(con)

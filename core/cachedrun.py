@@ -11,6 +11,7 @@ corrupt on load is quarantined and its producer recomputed.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -52,7 +53,9 @@ class CachedRun:
         self.hits: list[str] = []
         self.marked = False  # whether the run's 'running' row is written
         self.made: dict[str, str] = {}  # cache key -> node that computed it in this run
-        self._jobs: list[Future[str | None]] = []
+        self._jobs: list[Future[list[str]]] = []
+        self._queue: list[tuple[Any, ...]] = []
+        self._queue_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.steps = {step[0]: step for step in plan(graph)}
 
@@ -259,36 +262,51 @@ class CachedRun:
         info.outputs = {name: ready.digest for name, ready in prepared.items()}
         info.store_s = time.perf_counter() - began
 
-        def job() -> str | None:
-            return self._write(task, components, prepared, info, code)
-
-        if task.config.cache_serialize:
-            self._report(job())
+        with self._queue_lock:
+            self._queue.append((task, components, prepared, info, code))
+        if task.config.cache_serialize:  # committed before the key's lock is released
+            self._wait_jobs()
+            for problem in self._write_queued():
+                self._report(problem)
         else:
-            self._jobs.append(self._writer().submit(job))
+            self._jobs.append(self._writer().submit(self._write_queued))
 
-    def _write(self, task: Task[..., Any], components: dict[str, str],
-               prepared: dict[str, Any], info: CacheInfo, code: dict[str, str]) -> str | None:
-        """Write blobs, then commit the entry; returns a warning text instead of raising."""
-        began = time.perf_counter()
-        try:
-            stored = {name: self.store.write(ready) for name, ready in prepared.items()}
-        except BlobError as exc:
-            return (f"cache: outputs of {task.label} not stored ({exc}); the run goes on "
-                    "without caching them")
-        entry = Entry(info.key or "", task.name, components, stored, info.compute_s, code)
-        try:
-            with self.store.index.session() as con:
-                self.store.write_entry(con, entry, project=self.project, domain=self.domain,
-                                       task_version=task_version(task).version,
-                                       cache_version=task_version(task).cache_version,
-                                       run_id=self.run.run_id)
-        except SternaError as exc:
-            return f"cache: entry of {task.label} not recorded ({exc})"
-        finally:
+    def _write_queued(self) -> list[str]:
+        """Write the blobs of every queued output, then commit their entries in one session.
+
+        Returns warning texts instead of raising (it runs in the writer thread).
+        Entries that finish while a session is busy wait in the queue and share
+        the next one, so a chain of small cached tasks does not pay a session each.
+        """
+        with self._queue_lock:
+            queued, self._queue = self._queue, []
+        problems, ready = [], []
+        for task, components, prepared, info, code in queued:
+            began = time.perf_counter()
+            try:
+                stored = {name: self.store.write(item) for name, item in prepared.items()}
+            except BlobError as exc:
+                problems.append(f"cache: outputs of {task.label} not stored ({exc}); the run "
+                                "goes on without caching them")
+                continue
             info.bytes_out = sum(out.size for out in stored.values())
             info.store_s += time.perf_counter() - began
-        return None
+            ready.append((task, Entry(info.key or "", task.name, components, stored,
+                                      info.compute_s, code)))
+        if ready:
+            try:
+                with self.store.index.session() as con:
+                    for task, entry in ready:
+                        version = task_version(task)
+                        self.store.write_entry(con, entry, project=self.project,
+                                               domain=self.domain, task_version=version.version,
+                                               cache_version=version.cache_version,
+                                               run_id=self.run.run_id)
+            except SternaError as exc:
+                names = ", ".join(sorted({task.label for task, _ in ready}))
+                noun = "entry" if len(ready) == 1 else "entries"
+                problems.append(f"cache: {noun} of {names} not recorded ({exc})")
+        return problems
 
     def _mark_running(self) -> None:
         """Record the run as running at its first miss (so a killed run is still seen).
@@ -311,11 +329,16 @@ class CachedRun:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sterna-store")
         return self._pool
 
-    def drain(self) -> None:
-        """Wait for every background write; report failures as warnings, here."""
+    def _wait_jobs(self) -> None:
+        """Wait for the background writes submitted so far; report their failures here."""
         jobs, self._jobs = self._jobs, []
         for job in jobs:
-            self._report(job.result())
+            for problem in job.result():
+                self._report(problem)
+
+    def drain(self) -> None:
+        """Wait for every background write, then stop the writer thread."""
+        self._wait_jobs()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None

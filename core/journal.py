@@ -75,6 +75,7 @@ class Journal:
             queued, self._queued = self._queued, []
         if not queued:
             return None
+        tmp: Path | None = None
         try:
             lines = [json.dumps(self._payload(*item), default=str) for item in queued]
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -89,6 +90,9 @@ class Journal:
             os.replace(tmp, final)
             return final
         except BaseException:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
             with self._lock:
                 self._queued[:0] = queued
             raise
