@@ -69,14 +69,23 @@ def task_version(task: Task[..., Any]) -> TaskVersion:
     config = config_json(task)
     version = digest_bytes(f"{code.digest}\n{interface}\n{config}".encode())[:16]
     cache_version = task.config.cache_version or f"code:{code.digest[:16]}"
+    record = TaskVersion(task.name, version, interface, config, code.digest,
+                         dict(code.components), "", cache_version)
+    task.__dict__["_version"] = record
+    return record
+
+
+def task_record(task: Task[..., Any]) -> TaskVersion:
+    """The version record with the task's source text, for registration.
+
+    Kept apart from ``task_version``, which a run needs at once, because
+    reading source costs milliseconds a cached run should not spend.
+    """
     try:
         source = inspect.getsource(task.fn)
     except (OSError, TypeError):
         source = ""
-    record = TaskVersion(task.name, version, interface, config, code.digest,
-                         dict(code.components), source, cache_version)
-    task.__dict__["_version"] = record
-    return record
+    return dataclasses.replace(task_version(task), source=source)
 
 
 def graph_json(graph: Graph) -> str:
@@ -177,7 +186,7 @@ def register_all(store: Any, targets: Any) -> list[tuple[str, str, str, bool]]:
                 if node.task.name in seen:
                     continue
                 seen.add(node.task.name)
-                record = task_version(node.task)
+                record = task_record(node.task)
                 new = register_task(con, record, project=settings.project,
                                     domain=settings.domain, registered_at=now)
                 done.append(("task", record.name, record.version, new))

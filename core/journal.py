@@ -116,7 +116,7 @@ class Journal:
 
     def _payload(self, run: Run, graph: Graph, project: str, domain: str,
                  hits: list[str]) -> dict[str, Any]:
-        from sterna.cache.registry import task_version, workflow_version
+        from sterna.cache.registry import task_record, task_version, workflow_version
 
         version, graph_text, task_versions = workflow_version(graph)
         if not run.input_digests:  # an uncached run hashes nothing on its own path
@@ -127,7 +127,7 @@ class Journal:
             key = (project, domain, record.name, record.version)
             if key not in self._journaled:
                 self._journaled.add(key)
-                tasks.append(record.__dict__)
+                tasks.append(task_record(node.task).__dict__)
         return {
             "project": project, "domain": domain, "hits": hits, "tasks": tasks,
             "workflow": {"name": graph.name, "kind": graph.kind, "version": version,

@@ -24,6 +24,7 @@ from sterna.cache.registry import (
     register_all,
     register_task,
     register_workflow,
+    task_record,
     task_version,
     workflow_version,
 )
@@ -115,7 +116,7 @@ def table(store: Store, sql: str, params: list[object] | None = None) -> list[di
 
 # -- what a version records ---------------------------------------------------------------------
 def test_task_version_records_interface_config_code_and_source() -> None:
-    record = task_version(scale)
+    record = task_record(scale)
     assert record.name == scale.name
     assert len(record.version) == 16 and set(record.version) <= HEX
     assert json.loads(record.interface) == {"inputs": {"x": "int"}, "outputs": {"o0": "int"}}
