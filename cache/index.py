@@ -154,19 +154,17 @@ class Index:
                     # A COMMIT after a caught failure silently rolls back; this raises.
                     con.execute("SELECT 1")
                     con.execute("COMMIT")
-                except duckdb.Error as exc:  # disk full, corrupt file, constraint, ...
-                    _rollback(con)
-                    raise StoreError(f"{self.path}: {exc}") from exc
-                except RuntimeError as exc:  # Ctrl-C inside a query surfaces like this
-                    _rollback(con)
-                    if str(exc) == "Query interrupted":
-                        raise KeyboardInterrupt from exc
-                    raise
                 except BaseException:
                     _rollback(con)
                     raise
             finally:
                 con.close()
+        except duckdb.Error as exc:  # disk full, corrupt file, constraint, ...
+            raise StoreError(f"{self.path}: {exc}") from exc
+        except RuntimeError as exc:  # Ctrl-C inside a DuckDB call surfaces like this
+            if str(exc) == "Query interrupted":
+                raise KeyboardInterrupt from exc
+            raise
         finally:
             lock.release()
 
@@ -202,7 +200,9 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    with suppress(duckdb.Error):  # nothing open: it failed before or during BEGIN
+    # Nothing open (it failed before or during BEGIN), or a second Ctrl-C: either way
+    # the connection is closed next, which discards any open transaction.
+    with suppress(duckdb.Error, RuntimeError):
         con.execute("ROLLBACK")
 
 
