@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import xxhash
+from mapping_support import assert_table_maps_file
 
 from sterna.cache.blobs import BlobError, BlobStore, CorruptBlobError, StoredBlob
 from sterna.cache.fingerprint import digest_bytes, digest_file
@@ -219,18 +220,7 @@ def test_open_table_buffers_live_in_the_mapped_blob_file(store: BlobStore) -> No
     table = _table(100_000)
     blob = store.put_table(table)
     loaded = store.open_table(blob.digest)
-    final = str(store.path(blob.digest))
-    regions = []
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        if len(fields) == 6 and fields[5] == final:
-            start, end = (int(part, 16) for part in fields[0].split("-"))
-            regions.append((start, end))
-    assert regions, "the blob file is not memory-mapped"
-    for column in loaded.columns:
-        for chunk in column.chunks:
-            data = chunk.buffers()[1]
-            assert any(start <= data.address < end for start, end in regions)
+    assert_table_maps_file(loaded, store.path(blob.digest))
 
 
 def test_distinct_tables_get_distinct_blobs(store: BlobStore) -> None:

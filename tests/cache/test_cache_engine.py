@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from mapping_support import assert_table_maps_file
 
 import sterna
 from sterna import Directory, File, SternaError, SternaWarning, TypeCheckError
@@ -489,18 +490,7 @@ def test_a_table_loaded_from_the_cache_is_memory_mapped() -> None:
     assert _statuses(hit) == {"make": "hit"}
     loaded = hit.outputs
     assert loaded.equals(first.outputs)
-    blob_path = os.path.realpath(_store().blobs.path(_blob_of(hit, "make")))
-    regions = []
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        if len(fields) == 6 and fields[5] == blob_path:
-            start, end = (int(part, 16) for part in fields[0].split("-"))
-            regions.append((start, end))
-    assert regions, "the blob file is not memory-mapped"
-    for column in loaded.columns:
-        for chunk in column.chunks:
-            data = chunk.buffers()[1]
-            assert any(start <= data.address < end for start, end in regions)
+    assert_table_maps_file(loaded, _store().blobs.path(_blob_of(hit, "make")))
 
 
 # -- run-level switches -----------------------------------------------------------------------
