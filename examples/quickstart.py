@@ -1,7 +1,8 @@
-"""Quickstart: a small typed pipeline over an Arrow table.
+"""Quickstart: a small typed, cached pipeline over an Arrow table.
 
 Run it as a script (``python examples/quickstart.py``) or through the CLI
-(``sterna run examples/quickstart.py daily_report --days 30``).
+(``sterna run examples/quickstart.py daily_report --days 30``). Run it twice:
+the cached tasks hit the second time (their results live in ./.sterna/).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Report:
     rows_dropped: int
 
 
-@task
+@task(cache=True)
 def load_sales(days: int, start: datetime.date) -> Annotated[pa.Table, SALES]:
     """Build a deterministic sales table: one row per day and region, a few bad rows."""
     rows = []
@@ -40,7 +41,7 @@ def load_sales(days: int, start: datetime.date) -> Annotated[pa.Table, SALES]:
     return pa.Table.from_pylist(rows, schema=SALES)
 
 
-@task(retries=1)
+@task(cache=True, retries=1)
 def clean(sales: Annotated[pa.Table, SALES]) -> Annotated[pa.Table, SALES]:
     """Drop refunds and data-entry errors (negative amounts)."""
     return sales.filter(pc.greater_equal(sales["amount"], 0))
@@ -81,4 +82,5 @@ if __name__ == "__main__":
     result = sterna.run(daily_report, days=30)
     print(result.outputs)
     for node in result.nodes.values():
-        print(f"  {node.node_id:<20} {node.status:<10} {node.duration * 1e3:7.2f} ms")
+        print(f"  {node.node_id:<20} {node.status:<10} {node.cache_status:<9} "
+              f"{node.duration * 1e3:7.2f} ms")
