@@ -4,9 +4,11 @@ For each node of a cached task the key is made from the digests of its
 inputs; a hit yields *references* to the stored outputs, not values. A value
 is loaded only when a node that actually runs needs it, or when it is a
 workflow output, so a fully cached pipeline reads almost nothing. A miss runs
-the task, stores its outputs as blobs and commits the entry before going on,
-so a run killed midway keeps what it finished. A blob found missing or
-corrupt on load is quarantined and its producer recomputed.
+the task and hashes and encodes its outputs at once; a writer thread then
+makes the blobs durable and commits the entry (blobs first, always) while the
+next task computes, and the run waits for it before returning, so a run that
+ends keeps everything it finished. A blob found missing or corrupt on load is
+quarantined and its producer recomputed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sterna.cache.registry import interface_json, task_version
 from sterna.cache.store import CacheMiss, Entry, Store, StoredOutput
 from sterna.typesys.types import SType
 
-from .engine import execute_node, plan, resolve
+from .engine import execute_node, resolve
 from .errors import SternaError, SternaWarning
 from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, NodeRef
 from .records import SUCCEEDED, CacheInfo, NodeRecord, Run
@@ -57,7 +59,6 @@ class CachedRun:
         self._queue: list[tuple[Any, ...]] = []
         self._queue_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self.steps = {step[0]: step for step in plan(graph)}
 
     # -- the loop ---------------------------------------------------------------
     def execute(self) -> None:
