@@ -77,9 +77,11 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
         _finish(run, graph, INTERRUPTED, settings, hits, "interrupted (KeyboardInterrupt)")
         exc.run = run  # type: ignore[attr-defined]
         raise
-    except SternaError as exc:
-        _finish(run, graph, FAILED, settings, hits, str(exc).splitlines()[0])
-        exc.run = run  # type: ignore[attr-defined]
+    except BaseException as exc:  # any failure, ours or not, still closes the record
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        _finish(run, graph, FAILED, settings, hits, message)
+        if isinstance(exc, SternaError):
+            exc.run = run
         raise
     _finish(run, graph, SUCCEEDED, settings, hits)
     return run
