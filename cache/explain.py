@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sterna.core.graph import Binding, DictOf, Graph, InputRef, ListOf, NodeRef, binding_nodes
+from sterna.core.graph import Binding, DictOf, Graph, InputRef, ListOf, NodeRef
 from sterna.typesys.types import SType
 
 from .codecs import digest_value
 from .index import rows
-from .keys import closest, explain_difference, make_key
-from .registry import interface_json, task_version
+from .keys import closest, explain_difference
+from .registry import task_key, task_version
 from .store import Entry, Store, _entry
 
 
@@ -49,7 +49,7 @@ def explain(store: Store, graph: Graph, inputs: dict[str, Any]) -> list[NodeExpl
     for node_id in graph.order:
         node = graph.nodes[node_id]
         task = node.task
-        waiting = [n for b in node.bindings.values() for n in binding_nodes(b) if n in unknown]
+        waiting = [n for n in node.producers() if n in unknown]
         if not task.config.cache:
             unknown[node_id] = "is not cached"
             result.append(NodeExplanation(node_id, task.name, "not cached",
@@ -64,9 +64,7 @@ def explain(store: Store, graph: Graph, inputs: dict[str, Any]) -> list[NodeExpl
         digests = {name: _digest(b, task.interface.inputs[name].stype, graph, inputs, known)
                    for name, b in node.bindings.items()}
         version = task_version(task)
-        key = make_key(task=task.name, cache_version=version.cache_version,
-                       interface=interface_json(task.interface), inputs=digests,
-                       ignored=task.config.cache_ignore_input_vars)
+        key = task_key(task, digests)
         entries = by_task.get(task.name, [])
         hit = next((e for e in entries if e.key == key.key), None)
         if hit is not None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sterna.core.errors import SternaError
 
 from .fingerprint import digest_bytes
-from .keys import interface_text
+from .keys import CacheKey, interface_text, make_key
 
 if TYPE_CHECKING:
     from sterna.core.graph import Binding, Graph
@@ -86,6 +86,13 @@ def task_record(task: Task[..., Any]) -> TaskVersion:
     except (OSError, TypeError):
         source = ""
     return dataclasses.replace(task_version(task), source=source)
+
+
+def task_key(task: Task[..., Any], digests: dict[str, str]) -> CacheKey:
+    """The cache key of a call of ``task`` whose inputs have these digests."""
+    return make_key(task=task.name, cache_version=task_version(task).cache_version,
+                    interface=interface_json(task.interface), inputs=digests,
+                    ignored=task.config.cache_ignore_input_vars)
 
 
 def graph_json(graph: Graph) -> str:

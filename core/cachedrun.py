@@ -26,14 +26,13 @@ from filelock import FileLock
 from sterna.cache.blobs import BlobError
 from sterna.cache.codecs import EncodeError, digest_value
 from sterna.cache.ingest import mark_running
-from sterna.cache.keys import make_key
-from sterna.cache.registry import interface_json, task_version
+from sterna.cache.registry import task_key, task_version
 from sterna.cache.store import CacheMiss, Entry, Store, StoredOutput
 from sterna.typesys.types import SType
 
 from .engine import execute_node, resolve
 from .errors import SternaError, SternaWarning
-from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, NodeRef
+from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, NodeRef, binding_nodes
 from .records import SUCCEEDED, CacheInfo, NodeRecord, Run
 from .task import Task
 
@@ -106,7 +105,7 @@ class CachedRun:
         version = task_version(task)
         digests = self._input_digests(node_id, task, known_only=False)
         assert digests is not None
-        key = _key(task, digests)
+        key = task_key(task, digests)
         hash_s = time.perf_counter() - began
         if key.key in self.made:  # the same call earlier in this run: reuse its values
             self._same_as(node_id, task, self.made[key.key], digests, key.key)
@@ -129,7 +128,7 @@ class CachedRun:
             loaded = self._input_digests(node_id, task, known_only=False)
             if loaded != digests:  # loading recomputed an upstream value that came out different
                 assert loaded is not None
-                key = _key(task, loaded)
+                key = task_key(task, loaded)
                 info.key, info.inputs = key.key, loaded
             self.made[key.key] = node_id
             self._store(node_id, task, key.components, outputs, info, version.code_components)
@@ -178,7 +177,7 @@ class CachedRun:
                 task = self.graph.nodes[node_id].task
                 digests = self._input_digests(node_id, task, known_only=True)
                 if digests is not None:
-                    keys[node_id] = _key(task, digests).key
+                    keys[node_id] = task_key(task, digests).key
             found = self.store.lookup(con, list(keys.values()))
             self.entries.update(found)
             hits = [n for n, k in keys.items() if k in found]
@@ -193,7 +192,7 @@ class CachedRun:
                        ) -> dict[str, str] | None:
         """Digests of a node's inputs; with ``known_only``, None if one needs a value."""
         node = self.graph.nodes[node_id]
-        if known_only and any((n, o) not in self.digests for n in binding_nodes_of(node)
+        if known_only and any((n, o) not in self.digests for n in node.producers()
                               for o in self.graph.nodes[n].task.interface.outputs):
             return None
         return {name: self.digest_of(node.bindings[name], param.stype)
@@ -356,7 +355,7 @@ class CachedRun:
             return self._node_value(binding.node, binding.output)
         if isinstance(binding, (InputRef, Const)):
             return resolve(binding, {}, self.inputs)
-        for node_id in _nodes_in(binding):
+        for node_id in binding_nodes(binding):
             for output in self.graph.nodes[node_id].task.interface.outputs:
                 self._node_value(node_id, output)
         return resolve(binding, self.values, self.inputs)
@@ -388,7 +387,7 @@ class CachedRun:
         self.values[node_id] = outputs
         self.refs.pop(node_id, None)
         version = task_version(task)
-        components = _key(task, info.inputs).components
+        components = task_key(task, info.inputs).components
         self._store(node_id, task, components, outputs, info, version.code_components)
 
     def digest_of(self, binding: Binding, stype: SType) -> str:
@@ -430,26 +429,6 @@ def collection_digest(binding: ListOf | DictOf, stype: SType,
     value = stype.value if isinstance(stype, DictT) else AnyT(Any)
     return digest_parts([("dict", str(len(binding.items))),
                          *sorted((k, item_digest(b, value)) for k, b in binding.items)])
-
-
-def _key(task: Task[..., Any], digests: dict[str, str]) -> Any:
-    """The cache key of a call of ``task`` with inputs of these digests."""
-    return make_key(task=task.name, cache_version=task_version(task).cache_version,
-                    interface=interface_json(task.interface), inputs=digests,
-                    ignored=task.config.cache_ignore_input_vars)
-
-
-def binding_nodes_of(node: Any) -> set[str]:
-    """Every node whose outputs a node reads."""
-    from .graph import binding_nodes
-
-    return set().union(*(binding_nodes(b) for b in node.bindings.values()))
-
-
-def _nodes_in(binding: Binding) -> set[str]:
-    from .graph import binding_nodes
-
-    return binding_nodes(binding)
 
 
 def _nbytes(value: Any) -> int:

@@ -79,12 +79,16 @@ class Node:
     bindings: dict[str, Binding]
     after: frozenset[str] = frozenset()
 
-    def upstream(self) -> frozenset[str]:
-        """Nodes that must finish first: data producers plus explicit ``>>`` edges."""
+    def producers(self) -> frozenset[str]:
+        """Nodes whose outputs this node reads."""
         data: set[str] = set()
         for binding in self.bindings.values():
             data |= binding_nodes(binding)
-        return frozenset(data) | self.after
+        return frozenset(data)
+
+    def upstream(self) -> frozenset[str]:
+        """Nodes that must finish first: data producers plus explicit ``>>`` edges."""
+        return self.producers() | self.after
 
 
 @dataclass(frozen=True)
