@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sterna.core.errors import SternaError, SternaWarning
 from sterna.typesys.files import Directory, File
@@ -26,7 +26,9 @@ from sterna.typesys.types import SType
 
 from . import codecs
 from .blobs import BlobError, BlobStore, CorruptBlobError
-from .index import Index, rows
+
+if TYPE_CHECKING:
+    from .index import Index
 
 _BULK_LIMIT = 20_000  # entries read at once per run; above that, keys are looked up one by one
 
@@ -85,8 +87,17 @@ class Store:
 
     def __init__(self, home: str | os.PathLike[str]) -> None:
         self.home = Path(home)
-        self.index = Index(self.home)
         self.blobs = BlobStore(self.home)
+        self._index: Index | None = None
+
+    @property
+    def index(self) -> Index:
+        """The DuckDB index, opened on first use: workers only write blobs, never import duckdb."""
+        if self._index is None:
+            from .index import Index
+
+            self._index = Index(self.home)
+        return self._index
 
     @classmethod
     def at(cls, home: str | os.PathLike[str]) -> Store:
@@ -186,7 +197,11 @@ class Store:
     def _load(self, stype: SType, stored: StoredOutput) -> Any:
         codec = stored.codec
         if codec == "arrow":
-            return self.blobs.open_table(stored.blob)
+            from sterna.core.executors.shipping import remember
+
+            table = self.blobs.open_table(stored.blob)
+            remember(table, str(self.blobs.path(stored.blob)))  # handed on by path, not copied
+            return table
         if codec == "file":
             return File(self._materialize_file(stored.blob, stored.name or stored.blob))
         if codec == "dir":
@@ -255,6 +270,8 @@ class Store:
         count = con.execute(f"SELECT count(*) FROM cache_entries WHERE {where}",
                             params).fetchone()[0]
         if count <= _BULK_LIMIT:
+            from .index import rows
+
             found = rows(con, f"SELECT * FROM cache_entries WHERE {where}", params)
             return {row["cache_key"]: _entry(row) for row in found}, True
         return self.lookup(con, keys), False
@@ -264,6 +281,8 @@ class Store:
         if not keys:
             return {}
         marks = ", ".join("?" for _ in keys)
+        from .index import rows
+
         found = rows(con, f"SELECT * FROM cache_entries WHERE cache_key IN ({marks})", keys)
         return {row["cache_key"]: _entry(row) for row in found}
 

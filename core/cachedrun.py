@@ -16,18 +16,19 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 
 from sterna.cache.blobs import BlobError
 from sterna.cache.codecs import EncodeError, digest_value
 from sterna.cache.ingest import mark_running
+from sterna.cache.keys import CacheKey
 from sterna.cache.registry import task_key, task_version
-from sterna.cache.store import CacheMiss, Entry, Store, StoredOutput
+from sterna.cache.store import CacheMiss, Entry, Prepared, Store, StoredOutput
 from sterna.typesys.types import SType
 
 from .engine import execute_node, resolve
@@ -36,7 +37,32 @@ from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, NodeRef, bin
 from .records import SUCCEEDED, CacheInfo, NodeRecord, Run
 from .task import Task
 
+if TYPE_CHECKING:
+    from .admission import Admission
+    from .executors.base import Executor
+
 USE, OVERWRITE, OFF = "use", "overwrite", "off"
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A call whose key another node of the run is computing right now."""
+
+    key: str
+
+
+@dataclass(slots=True, eq=False)
+class Work:
+    """A call that must run: its inputs and, for a cached task, its key and cache record."""
+
+    node_id: str  # the node, or ``node[i]`` for an item of a map
+    task: Task[..., Any]
+    inputs: dict[str, Any]
+    info: CacheInfo | None = None
+    key: CacheKey | None = None
+    lock: FileLock | None = None
+    item: bool = False
+    code: dict[str, str] = field(default_factory=dict)
 
 
 class CachedRun:
@@ -54,26 +80,27 @@ class CachedRun:
         self.hits: list[str] = []
         self.marked = False  # whether the run's 'running' row is written
         self.made: dict[str, str] = {}  # cache key -> node that computed it in this run
+        self.tasks: dict[str, Task[..., Any]] = {}  # map items' tasks, by record id
+        self.computing: set[str] = set()  # keys of calls running now
+        self.scratch = str(store.home / "scratch" / run.run_id)
         self._jobs: list[Future[list[str]]] = []
         self._queue: list[tuple[Any, ...]] = []
         self._queue_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
     # -- the loop ---------------------------------------------------------------
-    def execute(self) -> None:
-        """Run every node in dependency order, then resolve the workflow outputs.
+    def execute(self, executor: Executor, admission: Admission | None = None, *,
+                remote_store: bool = False) -> None:
+        """Run every node through the scheduler, then resolve the workflow outputs.
 
         Background writes are waited for before returning, also when a task
         fails, so every finished task's entry is committed.
         """
+        from .scheduler import Scheduler
+
         self._open()
         try:
-            for node_id in self.graph.order:
-                task = self.graph.nodes[node_id].task
-                if task.config.cache and self.mode != OFF:
-                    self._cached_node(node_id, task)
-                else:
-                    self.values[node_id] = self._compute(node_id, task, None)
+            Scheduler(self, executor, admission, remote_store=remote_store).execute()
             self.run.outputs_by_name = {name: self.value_of(b, None)
                                         for name, b in self.graph.outputs.items()}
         finally:
@@ -100,38 +127,93 @@ class CachedRun:
                           SternaWarning, stacklevel=2)
             self.mode = OFF
 
-    def _cached_node(self, node_id: str, task: Task[..., Any]) -> None:
+    def begin(self, node_id: str) -> Work | Deferred | None:
+        """What a node needs to run, or None when the cache (or this run) already has it."""
+        task = self.graph.nodes[node_id].task
+        if not (task.config.cache and self.mode != OFF):
+            return Work(node_id, task, self.inputs_of(node_id))
         began = time.perf_counter()
-        version = task_version(task)
         digests = self._input_digests(node_id, task, known_only=False)
         assert digests is not None
+        return self.begin_call(node_id, task, digests, lambda: self.inputs_of(node_id),
+                               began=began)
+
+    def begin_call(self, record_id: str, task: Task[..., Any], digests: dict[str, str],
+                   inputs: Callable[[], dict[str, Any]], *, began: float,
+                   item: bool = False) -> Work | Deferred | None:
+        """Look a cached call up; on a miss, return the work with its inputs loaded.
+
+        ``inputs`` is called only on a miss, so a hit loads nothing.
+        ``cache_serialize`` tasks hold the key's lock from here until
+        ``finish`` or ``abort``. A call whose key is being computed by another
+        node of this run is ``Deferred`` until that node ends.
+        """
         key = task_key(task, digests)
         hash_s = time.perf_counter() - began
         if key.key in self.made:  # the same call earlier in this run: reuse its values
-            self._same_as(node_id, task, self.made[key.key], digests, key.key)
-            return
+            self._same_as(record_id, task, self.made[key.key], digests, key.key)
+            return None
+        if key.key in self.computing:  # the same call is running: wait for it, then reuse it
+            return Deferred(key.key)
         entry = self._find(key.key) if self.mode == USE else None
-        if entry is not None:
-            self._hit(node_id, task, entry, digests, hash_s)
-            return
-        with self._serialized(task, key.key):
-            if task.config.cache_serialize and self.mode == USE:
+        if entry is not None and self._hit(record_id, task, entry, digests, hash_s, item):
+            return None
+        lock = self._lock(task, key.key)
+        try:
+            if lock is not None and self.mode == USE:
                 entry = self._lookup_now(key.key)  # another run may have made it meanwhile
-                if entry is not None:
-                    self._hit(node_id, task, entry, digests, hash_s)
-                    return
+                if entry is not None and self._hit(record_id, task, entry, digests, hash_s,
+                                                   item):
+                    lock.release()
+                    return None
             info = CacheInfo("overwritten" if self.mode == OVERWRITE else "miss", key.key)
             info.inputs, info.hash_s = digests, hash_s
             self._mark_running()
-            outputs = self._compute(node_id, task, info)
-            self.values[node_id] = outputs
-            loaded = self._input_digests(node_id, task, known_only=False)
-            if loaded != digests:  # loading recomputed an upstream value that came out different
-                assert loaded is not None
-                key = task_key(task, loaded)
-                info.key, info.inputs = key.key, loaded
-            self.made[key.key] = node_id
-            self._store(node_id, task, key.components, outputs, info, version.code_components)
+            loading = time.perf_counter()
+            values = inputs()
+            info.load_s = time.perf_counter() - loading
+            info.bytes_in = sum(_nbytes(v) for v in values.values())
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        self.tasks[record_id] = task
+        self.computing.add(key.key)
+        return Work(record_id, task, values, info, key, lock, item,
+                    task_version(task).code_components)
+
+    def finish(self, work: Work, outputs: dict[str, Any],
+               stored: dict[str, StoredOutput] | None = None) -> None:
+        """Keep a finished call's outputs; store them if its task is cached."""
+        try:
+            self.values[work.node_id] = outputs
+            info, key = work.info, work.key
+            if info is None or key is None:
+                return
+            if not work.item:
+                loaded = self._input_digests(work.node_id, work.task, known_only=False)
+                if loaded != info.inputs:  # loading recomputed an upstream value: it differs
+                    assert loaded is not None
+                    key = task_key(work.task, loaded)
+                    info.key, info.inputs = key.key, loaded
+            self.made[key.key] = work.node_id
+            self._store(work.node_id, work.task, key.components, outputs, info, work.code,
+                        stored)
+        finally:
+            self.abort(work)
+
+    def abort(self, work: Work) -> None:
+        """Release what a call held (the ``cache_serialize`` lock, its key being computed)."""
+        if work.key is not None:
+            self.computing.discard(work.key.key)
+        if work.lock is not None:
+            work.lock.release()
+            work.lock = None
+
+    def inputs_of(self, node_id: str) -> dict[str, Any]:
+        """A node's input values, loading (or recomputing) stored outputs as needed."""
+        node = self.graph.nodes[node_id]
+        return {name: self.value_of(binding, None) for name, binding in node.bindings.items()}
 
     def _same_as(self, node_id: str, task: Task[..., Any], source: str,
                  digests: dict[str, str], key: str) -> None:
@@ -147,16 +229,15 @@ class CachedRun:
         for name in task.interface.outputs:
             self.digests[(node_id, name)] = self.digests[(source, name)]
 
-    @contextmanager
-    def _serialized(self, task: Task[..., Any], key: str) -> Iterator[None]:
+    def _lock(self, task: Task[..., Any], key: str) -> FileLock | None:
         """For ``cache_serialize`` tasks, one process computes a key while others wait."""
         if not task.config.cache_serialize:
-            yield
-            return
+            return None
         folder = self.store.home / "locks"
         folder.mkdir(parents=True, exist_ok=True)
-        with FileLock(folder / f"{key}.lock"):
-            yield
+        lock = FileLock(folder / f"{key}.lock", thread_local=False)
+        lock.acquire()
+        return lock
 
     def _lookup_now(self, key: str) -> Entry | None:
         with self.store.index.session(read_only=True) as con:
@@ -206,7 +287,15 @@ class CachedRun:
         return entry
 
     def _hit(self, node_id: str, task: Task[..., Any], entry: Entry, digests: dict[str, str],
-             hash_s: float) -> None:
+             hash_s: float, item: bool = False) -> bool:
+        """Record a hit. A map item loads its values now (False if a blob is unusable)."""
+        if item:
+            self.tasks[node_id] = task
+            try:
+                self.values[node_id] = {name: self.store.load(task.interface.outputs[name], out)
+                                        for name, out in entry.outputs.items()}
+            except CacheMiss:
+                return False
         now = time.time()
         record = NodeRecord(node_id, task.name, SUCCEEDED, now, now, [])
         info = record.cache = CacheInfo("hit", entry.key)
@@ -217,6 +306,7 @@ class CachedRun:
         for name, out in entry.outputs.items():
             self.digests[(node_id, name)] = out.digest
         self.hits.append(entry.key)
+        return True
 
     # -- computing and storing ----------------------------------------------------
     def _compute(self, node_id: str, task: Task[..., Any], info: CacheInfo | None,
@@ -237,18 +327,21 @@ class CachedRun:
                 record.cache = info
 
     def _store(self, node_id: str, task: Task[..., Any], components: dict[str, str],
-               outputs: dict[str, Any], info: CacheInfo, code: dict[str, str]) -> None:
+               outputs: dict[str, Any], info: CacheInfo, code: dict[str, str],
+               stored: dict[str, StoredOutput] | None = None) -> None:
         """Digest and encode the outputs now; write blobs and the entry in the background.
 
         The entry is committed only after its blobs are durable, in the writer
         thread, so the next task computes while a table is written and fsynced.
         ``cache_serialize`` tasks write synchronously: another process waits for
-        the entry.
+        the entry. Outputs a worker already ``stored`` only need their entry.
         """
         began = time.perf_counter()
         try:
-            prepared = {name: self.store.prepare(task.interface.outputs[name], value)
-                        for name, value in outputs.items()}
+            prepared = ({name: Prepared(out.codec, out.digest, stored=out)
+                         for name, out in stored.items()} if stored is not None else
+                        {name: self.store.prepare(task.interface.outputs[name], value)
+                         for name, value in outputs.items()})
         except EncodeError as exc:
             self.run.nodes[node_id].status = "failed"
             raise SternaError(f"{task.label} (node {node_id!r}): an output cannot be stored: "
@@ -260,7 +353,7 @@ class CachedRun:
         for name, ready in prepared.items():
             self.digests[(node_id, name)] = ready.digest
         info.outputs = {name: ready.digest for name, ready in prepared.items()}
-        info.store_s = time.perf_counter() - began
+        info.store_s += time.perf_counter() - began
 
         with self._queue_lock:
             self._queue.append((task, components, prepared, info, code))

@@ -1,8 +1,9 @@
-"""Process-wide configuration: project, domain, store home, default executor.
+"""Process-wide configuration: project, domain, store home, executor and capacity.
 
 Values come, in order of precedence, from ``sterna.configure(...)``, then the
 environment (``STERNA_PROJECT``, ``STERNA_DOMAIN``, ``STERNA_HOME``,
-``STERNA_EXECUTOR``), then defaults. The environment is read when a value is
+``STERNA_EXECUTOR``, ``STERNA_WORKERS``, ``STERNA_CPUS``, ``STERNA_MEMORY``,
+``STERNA_GPUS``, ``STERNA_RAY_ADDRESS``), then defaults. The environment is read when a value is
 asked for, not at import, so a test or a CLI flag that sets it late still wins.
 """
 
@@ -21,6 +22,11 @@ _DEFAULTS = {
     "domain": "development",
     "home": ".sterna",
     "executor": "serial",
+    "workers": "",  # worker processes of the process executor (default: one per core)
+    "cpus": "",  # capacity the process executor admits tasks against (default: detected)
+    "memory": "",
+    "gpus": "",  # a count ("2") or GPU ids ("0,3"); default: CUDA_VISIBLE_DEVICES, nvidia-smi
+    "ray_address": "",  # a Ray cluster to join (default: RAY_ADDRESS, else a local instance)
 }
 _ENV = {key: f"STERNA_{key.upper()}" for key in _DEFAULTS}
 _overrides: dict[str, str] = {}
@@ -58,14 +64,27 @@ def current() -> Config:
 def configure(
     *, project: str | None = None, domain: str | None = None,
     home: str | os.PathLike[str] | None = None, executor: str | None = None,
+    workers: int | None = None, cpus: float | str | None = None, memory: str | None = None,
+    gpus: int | str | None = None, ray_address: str | None = None,
 ) -> Config:
     """Set configuration for this process; arguments left out are unchanged.
 
     Project and domain name the namespace tasks register in (as in Flyte);
-    ``home`` is the store root; ``executor`` the default for runs.
+    ``home`` is the store root; ``executor`` the default for runs. ``workers``
+    sizes the process executor's pool; ``cpus``, ``memory`` (``"16Gi"``) and
+    ``gpus`` (a count, or ids ``"0,3"``) override the capacity it detects;
+    ``ray_address`` names a Ray cluster to join.
     """
     given = {"project": project, "domain": domain, "executor": executor,
-             "home": os.fspath(home) if home is not None else None}
+             "home": os.fspath(home) if home is not None else None, "memory": memory,
+             "ray_address": ray_address}
+    numbers = {"workers": workers, "cpus": cpus, "gpus": gpus}
+    for key, number in numbers.items():
+        if number is None:
+            continue
+        if isinstance(number, bool) or not isinstance(number, (int, float, str)):
+            raise ConfigError(f"configure({key}=...): expected a number, got {number!r}")
+        given[key] = str(number)
     for key, value in given.items():
         if value is None:
             continue
@@ -74,7 +93,19 @@ def configure(
         if key == "executor":
             _check_executor(value, source="configure(executor=...)")
         _overrides[key] = value
+    workers_setting()
     return current()
+
+
+def workers_setting() -> int | None:
+    """The configured pool size, or None for the default (one worker per core)."""
+    text = setting("workers").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"workers: expected a positive whole number, got {text!r} "
+                          f"(from configure(workers=...) or {_ENV['workers']})")
+    return int(text)
 
 
 def reset() -> None:

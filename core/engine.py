@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import sys
 import time
-import traceback
 from typing import Any
 
-from sterna.typesys.check import check_value, summarize
+from sterna.typesys.check import check_value
 
 from . import config
-from .errors import ConfigError, SternaError, TaskFailedError, TaskTimeoutError
+from .errors import ConfigError, SternaError
+from .executors.base import Item, failure_of, run_item
 from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, NodeRef
-from .guard import Expired, call_guarded
 from .interface import bind_arguments
 from .journal import journal_for
 from .records import FAILED, INTERRUPTED, SKIPPED, SUCCEEDED, Attempt, NodeRecord, Run
@@ -34,14 +34,17 @@ _Step = tuple[str, Task[..., Any], tuple[tuple[str, int, Any, Any], ...]]
 
 def run(target: Workflow[..., Any] | Task[..., Any], /, *, executor: str | None = None,
         inputs: dict[str, Any] | None = None, cache: bool = True,
-        overwrite_cache: bool = False, **kwargs: Any) -> Run:
+        overwrite_cache: bool = False, workers: int | None = None,
+        ray_address: str | None = None, **kwargs: Any) -> Run:
     """Run a workflow or a single task and return its ``Run``.
 
     Inputs are keyword arguments (or ``inputs={...}`` for names that clash
-    with this function's own). ``cache=False`` ignores the cache (nothing is
-    read or written); ``overwrite_cache=True`` recomputes cached tasks and
-    replaces their entries. Raises ``TaskFailedError`` (with ``.run``) if a
-    task fails.
+    with this function's own). ``executor`` is "serial", "process" or "ray"
+    (default: configuration). ``workers`` sizes the process pool;
+    ``ray_address`` names a Ray cluster to join. ``cache=False`` ignores the
+    cache (nothing is read or written); ``overwrite_cache=True`` recomputes
+    cached tasks and replaces their entries. Raises ``TaskFailedError`` (with
+    ``.run``) if a task fails.
     """
     if isinstance(target, Workflow):
         graph = target.graph
@@ -52,27 +55,32 @@ def run(target: Workflow[..., Any] | Task[..., Any], /, *, executor: str | None 
         raise SternaError(f"sterna.run() needs a @workflow or @task, got {target!r}")
     given = {**(inputs or {}), **kwargs}
     return run_graph(graph, given, executor=executor, cache=cache,
-                     overwrite_cache=overwrite_cache)
+                     overwrite_cache=overwrite_cache, workers=workers, ray_address=ray_address)
 
 
 def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = None,
-              cache: bool = True, overwrite_cache: bool = False) -> Run:
+              cache: bool = True, overwrite_cache: bool = False, workers: int | None = None,
+              ray_address: str | None = None) -> Run:
     """Run a traced graph with the given inputs on the chosen executor."""
     settings = config.current()
     name = executor or settings.executor
-    if name != "serial":
-        if name not in config.EXECUTORS:
-            raise ConfigError(f"unknown executor {name!r}; expected one of {config.EXECUTORS}")
-        raise ConfigError(f"executor {name!r} is not available yet; use executor='serial'")
+    if name not in config.EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r}; expected one of {config.EXECUTORS}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ConfigError(f"workers: expected a positive whole number, got {workers!r}")
     values = prepare_inputs(graph, given)
     run = Run(_new_run_id(), graph.name, graph.interface, values, name, time.time())
     uses_cache = cache and any(node.task.config.cache for node in graph.nodes.values())
     hits: list[str] = []
     try:
-        if uses_cache:
-            _run_cached(graph, run, values, settings, overwrite_cache, hits)
-        else:
+        if name == "serial" and not uses_cache and not graph.has_maps:
             _run_serial(graph, run, values)
+        else:
+            _run_scheduled(graph, run, values, settings, hits, name, workers=workers,
+                           ray_address=ray_address,
+                           mode=("off" if not uses_cache else
+                                 "overwrite" if overwrite_cache else "use"))
     except KeyboardInterrupt as exc:
         _finish(run, graph, INTERRUPTED, settings, hits, "interrupted (KeyboardInterrupt)")
         exc.run = run  # type: ignore[attr-defined]
@@ -97,17 +105,27 @@ def prepare_inputs(graph: Graph, given: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _run_cached(graph: Graph, run: Run, values: dict[str, Any], settings: config.Config,
-                overwrite: bool, hits: list[str]) -> None:
-    """Run with the cache (imported only now: it brings duckdb and pyarrow)."""
+def _run_scheduled(graph: Graph, run: Run, values: dict[str, Any], settings: config.Config,
+                   hits: list[str], name: str, *, workers: int | None,
+                   ray_address: str | None, mode: str) -> None:
+    """Run through the scheduler: the cache, maps, and the parallel executors.
+
+    Imported only now: the cache brings pyarrow (and duckdb when it is used).
+    """
     from sterna.cache.store import Store
 
-    from .cachedrun import OVERWRITE, USE, CachedRun
+    from .cachedrun import CachedRun
+    from .executors import executor_for
 
-    state = CachedRun(graph, run, values, Store.at(settings.home),
-                      OVERWRITE if overwrite else USE, settings.project, settings.domain)
+    executor, admission, remote_store = executor_for(name, workers=workers,
+                                                     ray_address=ray_address)
+    state = CachedRun(graph, run, values, Store.at(settings.home), mode, settings.project,
+                      settings.domain)
     state.hits = hits  # filled as it goes, so a failed run still counts its hits
-    state.execute()
+    try:
+        state.execute(executor, admission, remote_store=remote_store)
+    finally:
+        shutil.rmtree(state.scratch, ignore_errors=True)  # handed-over tables (mapped ones live on)
 
 
 def _new_run_id() -> str:
@@ -201,7 +219,7 @@ def _run_serial(graph: Graph, run: Run, inputs: dict[str, Any]) -> None:
 
 def execute_node(node_id: str, task: Task[..., Any], kwargs: dict[str, Any],
                  records: dict[str, NodeRecord]) -> dict[str, Any]:
-    """Run one node with its retries and timeout; record it; return its outputs."""
+    """Run one node in this process with its retries and timeout; record it; return outputs."""
     start = time.time()
     try:
         inputs = task.check_inputs(kwargs)
@@ -209,74 +227,26 @@ def execute_node(node_id: str, task: Task[..., Any], kwargs: dict[str, Any],
         records[node_id] = NodeRecord(node_id, task.name, FAILED, start, time.time(), [], str(exc))
         raise
     cfg = task.config
-    guarded = bool(cfg.timeout or cfg.environment)
+    item = Item(node_id, inputs)
     attempts: list[Attempt] = []
-    number = 0
     while True:
-        number += 1
-        began = time.time() if number > 1 else start
+        began = time.time() if attempts else start
         try:
-            if guarded:
-                value = call_guarded(task.fn, inputs, timeout=cfg.timeout,
-                                     environment=cfg.environment)
-            else:
-                value = task.fn(**inputs)
+            outcome = run_item(task, item, timeout=cfg.timeout, environment=cfg.environment)
         except KeyboardInterrupt:
             end = time.time()
-            attempts.append(Attempt(number, began, end, "KeyboardInterrupt"))
+            attempts.append(Attempt(len(attempts) + 1, began, end, "KeyboardInterrupt"))
             records[node_id] = NodeRecord(node_id, task.name, INTERRUPTED, start, end, attempts,
                                           "KeyboardInterrupt")
             raise
-        except (Exception, SystemExit, Expired) as exc:
-            # SystemExit too: a task calling sys.exit() (argparse does) fails, not the driver.
-            end = time.time()
-            attempts.append(Attempt(number, began, end, _error_text(exc, cfg.timeout)))
-            if number <= cfg.retries:
-                continue
-            records[node_id] = NodeRecord(node_id, task.name, FAILED, start, end, attempts,
-                                          attempts[-1].error)
-            raise _failure(node_id, task, inputs, exc, number) from (
-                None if isinstance(exc, Expired) else exc)
-        try:
-            outputs = task.check_outputs(value)
-        except SternaError as exc:
-            end = time.time()
-            attempts.append(Attempt(number, began, end, str(exc)))
-            records[node_id] = NodeRecord(node_id, task.name, FAILED, start, end, attempts,
-                                          str(exc))
-            raise
-        end = time.time()
-        attempts.append(Attempt(number, began, end, None))
-        records[node_id] = NodeRecord(node_id, task.name, SUCCEEDED, start, end, attempts)
-        return outputs
-
-
-def _error_text(exc: BaseException, timeout: float | None) -> str:
-    if isinstance(exc, Expired):
-        return f"timed out after {timeout:g} s"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _failure(node_id: str, task: Task[..., Any], inputs: dict[str, Any], exc: BaseException,
-             attempts: int) -> TaskFailedError:
-    summary = {name: summarize(value) for name, value in inputs.items()}
-    shown = ", ".join(f"{k}={v}" for k, v in summary.items()) or "no inputs"
-    tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-    if isinstance(exc, Expired):
-        return TaskTimeoutError(
-            f"{task.label} (node {node_id!r}) timed out after {task.config.timeout:g} s "
-            f"({tries}); inputs: {shown}", task=task.name, node=node_id, attempts=attempts,
-            inputs=summary, traceback=task_traceback(exc))
-    return TaskFailedError(
-        f"{task.label} (node {node_id!r}) failed after {tries}: {type(exc).__name__}: {exc}; "
-        f"inputs: {shown}", task=task.name, node=node_id, attempts=attempts, inputs=summary,
-        traceback=task_traceback(exc))
-
-
-def task_traceback(exc: BaseException) -> str:
-    """The exception's traceback without sterna's own frames in front of the task's."""
-    tb = exc.__traceback__
-    sterna_core = os.path.dirname(__file__)
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(sterna_core):
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+        attempts.append(Attempt(len(attempts) + 1, began, outcome.end,
+                                None if outcome.ok else outcome.error))
+        if outcome.ok:
+            records[node_id] = NodeRecord(node_id, task.name, SUCCEEDED, start, outcome.end,
+                                          attempts)
+            return outcome.outputs  # type: ignore[return-value]
+        if outcome.retryable and len(attempts) <= cfg.retries:
+            continue
+        records[node_id] = NodeRecord(node_id, task.name, FAILED, start, outcome.end, attempts,
+                                      outcome.error)
+        raise failure_of(node_id, task, inputs, outcome, len(attempts))

@@ -35,6 +35,19 @@ class SternaError(Exception):
 
     run: Any = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (a worker's type error): rebuild from the
+        # message and attributes, since subclasses take keyword-only arguments.
+        state = {k: v for k, v in self.__dict__.items() if k != "run"}
+        return (_rebuild, (type(self), self.args, state))
+
+
+def _rebuild(cls: type[SternaError], args: tuple[Any, ...], state: dict[str, Any]) -> SternaError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(SternaError):
     """A configuration value (argument or environment variable) is invalid."""

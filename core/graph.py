@@ -124,6 +124,15 @@ class Graph:
             ) from None
         return cls(name, interface, nodes, outputs, order, kind)
 
+    @property
+    def has_maps(self) -> bool:
+        """Whether a node maps its task over lists (such graphs run through the scheduler)."""
+        cached = self.__dict__.get("_has_maps")
+        if cached is None:
+            cached = any(getattr(n.task, "is_map", False) for n in self.nodes.values())
+            object.__setattr__(self, "_has_maps", cached)
+        return cached
+
     def dependencies(self, node_id: str) -> frozenset[str]:
         """Direct upstream nodes of ``node_id``."""
         return self.nodes[node_id].upstream()

@@ -18,3 +18,40 @@ def _isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
     config.reset()
     yield
     config.reset()
+
+
+EXECUTORS = ("serial", "process", "ray")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests that use the ``executor`` fixture run once per executor (the contract suite).
+
+    ``@pytest.mark.executors("serial")`` narrows a test to the executors it
+    makes sense for (one that watches the driver's own memory, say).
+    """
+    if "executor" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("executors")
+        names = marker.args if marker else EXECUTORS
+        metafunc.parametrize("executor", names, indirect=True)
+
+
+@pytest.fixture
+def executor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The executor every run of the test uses (through ``STERNA_EXECUTOR``)."""
+    name: str = request.param
+    if name == "ray":
+        request.getfixturevalue("ray_instance")
+    monkeypatch.setenv("STERNA_EXECUTOR", name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def ray_instance() -> Iterator[None]:
+    """One local Ray for the whole session: two CPUs and one (fake) GPU."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=True,
+                 configure_logging=False)
+    yield
+    ray.shutdown()

@@ -343,22 +343,6 @@ def test_unknown_executor_name() -> None:
     assert "serial" in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["process", "ray"])
-def test_known_but_unavailable_executors(name: str) -> None:
-    calls: list[int] = []
-
-    @sterna.task
-    def count(x: int) -> int:
-        calls.append(x)
-        return x
-
-    with pytest.raises(ConfigError) as info:
-        sterna.run(count, x=1, executor=name)
-    assert repr(name) in str(info.value)
-    assert "not available" in str(info.value)
-    assert calls == []
-
-
 def test_executor_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STERNA_EXECUTOR", "serial")
     run = sterna.run(single_wf, x=2)
@@ -376,12 +360,13 @@ def test_invalid_executor_environment_variable(monkeypatch: pytest.MonkeyPatch) 
         single_wf(x=2)
 
 
-def test_unavailable_executor_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_process_executor_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STERNA_EXECUTOR", "process")
-    with pytest.raises(ConfigError, match="not available"):
-        sterna.run(single_wf, x=2)
+    run = sterna.run(single_wf, x=2)
+    assert (run.executor, run.outputs) == ("process", 8)
     # an explicit executor argument wins over the environment
-    assert sterna.run(single_wf, x=2, executor="serial").outputs == 8
+    run = sterna.run(single_wf, x=2, executor="serial")
+    assert (run.executor, run.outputs) == ("serial", 8)
 
 
 def test_configure_executor(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -403,12 +388,10 @@ def test_configure_rejects_unknown_executor() -> None:
     assert sterna.run(single_wf, x=1).executor == "serial"
 
 
-def test_configured_unavailable_executor_is_refused_at_run() -> None:
-    sterna.configure(executor="ray")
-    with pytest.raises(ConfigError, match="not available"):
-        sterna.run(single_wf, x=1)
-    with pytest.raises(ConfigError, match="not available"):
-        single_wf(x=1)
+def test_configured_executor_is_used_by_runs_and_calls() -> None:
+    sterna.configure(executor="process")
+    assert sterna.run(single_wf, x=1).executor == "process"
+    assert single_wf(x=1) == 4
 
 
 # -- Arrow tables are handed over, not copied --------------------------------------------------

@@ -1,0 +1,74 @@
+"""How a task travels to a worker: by name when a fresh process can import it, else by value.
+
+A task defined at the top of an importable module is sent as (module,
+qualified name) and imported in the worker, exactly as the driver imported
+it. A task defined in ``__main__``, in a notebook, inside a function, or in a
+file no fresh process could import (a test file loaded by path) is sent by
+value with cloudpickle, its module's functions and classes with it. Either
+way the bytes are made once per task and sent once per worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.machinery
+import os
+import pickle
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..task import Task
+
+
+def task_payload(task: Task[..., Any]) -> bytes:
+    """Bytes that ``load_task`` turns back into ``task`` in another process."""
+    module = getattr(task.fn, "__module__", "") or ""
+    qualname = getattr(task.fn, "__qualname__", "")
+    if "<locals>" not in qualname and _resolves(module, qualname, task) and importable(module):
+        return pickle.dumps(("name", module, qualname))
+    import cloudpickle
+
+    if module not in ("__main__", "") and module in sys.modules and not importable(module):
+        cloudpickle.register_pickle_by_value(sys.modules[module])
+    return cloudpickle.dumps(("value", task))
+
+
+def load_task(payload: bytes) -> Task[..., Any]:
+    """The task a payload describes (imports its module when sent by name)."""
+    kind, *rest = pickle.loads(payload)
+    if kind == "value":
+        return rest[0]  # type: ignore[no-any-return]
+    module, qualname = rest
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found  # type: ignore[no-any-return]
+
+
+def _resolves(module: str, qualname: str, task: Task[..., Any]) -> bool:
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found is task
+
+
+@functools.lru_cache(maxsize=512)
+def importable(name: str) -> bool:
+    """Whether a fresh process with this ``sys.path`` imports ``name`` from the same file."""
+    module = sys.modules.get(name)
+    spec = getattr(module, "__spec__", None)
+    if name == "__main__" or spec is None or spec.name != name or not spec.origin:
+        return False
+    locations: list[str] | None = list(sys.path)
+    found = None
+    parts = name.split(".")
+    for depth in range(1, len(parts) + 1):
+        found = importlib.machinery.PathFinder.find_spec(".".join(parts[:depth]), locations)
+        if found is None:
+            return False
+        locations = list(found.submodule_search_locations or [])
+    if found is None or not found.origin:
+        return False
+    return os.path.realpath(found.origin) == os.path.realpath(spec.origin)

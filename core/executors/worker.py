@@ -1,0 +1,164 @@
+"""The worker side: run calls sent by the driver, one at a time, in the main thread.
+
+Used by worker processes (``main``) and by Ray actors (``run_call``). A
+worker never opens the index: for a cached call it writes the outputs' blobs
+(content-addressed, so a duplicate is harmless) and returns where they are;
+the driver records the entry. Tasks run in the main thread, so a timeout is a
+``SIGALRM`` that stops the task; the driver kills the worker if even that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import time
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from .base import Item, Outcome, run_item
+
+if TYPE_CHECKING:
+    from sterna.cache.store import Store
+
+    from ..task import Task
+
+_stores: dict[str, Store] = {}
+
+
+def run_call(task: Task[..., Any], items: list[Item], *, timeout: float | None,
+             environment: dict[str, str], home: str) -> list[Outcome]:
+    """Run one attempt of each item; store the outputs of cached ones."""
+    outcomes = []
+    for item in items:
+        outcome = run_item(task, item, timeout=timeout, environment=environment)
+        if outcome.ok and item.store:
+            store_outputs(task, outcome, home)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def store_outputs(task: Task[..., Any], outcome: Outcome, home: str) -> None:
+    """Write a cached call's outputs as blobs; on any problem leave it to the driver.
+
+    The driver stores what a worker could not (and reports the reason), so a
+    full disk or an unencodable value behaves as in the serial engine.
+    """
+    from sterna.cache.codec_base import EncodeError
+    from sterna.cache.store import Store
+
+    from .shipping import remember
+
+    store = _stores.get(home)
+    if store is None:
+        store = _stores[home] = Store(home)
+    began = time.perf_counter()
+    assert outcome.outputs is not None
+    try:
+        stored = {}
+        for name, value in outcome.outputs.items():
+            prepared = store.prepare(task.interface.outputs[name], value)
+            stored[name] = store.write(prepared)
+            if prepared.codec == "arrow":  # sent back as the blob itself, not a copy
+                remember(value, str(store.blobs.path(stored[name].blob)))
+    except EncodeError as exc:  # as in the driver: the task fails, nothing is cached
+        outcome.ok, outcome.retryable, outcome.outputs = False, False, None
+        outcome.error = f"an output cannot be stored: {exc}"
+        return
+    except Exception:  # the driver retries the store and reports it
+        return
+    outcome.stored = stored
+    outcome.store_s = time.perf_counter() - began
+
+
+def sendable(outcomes: list[Outcome], scratch: str) -> bytes:
+    """Pickle outcomes for the driver; what cannot travel is described instead."""
+    from . import shipping
+
+    for outcome in outcomes:
+        if outcome.exception is not None and not _round_trips(outcome.exception):
+            outcome.exception = None  # its text and traceback still travel
+    try:
+        return shipping.dumps(outcomes, scratch)
+    except Exception:  # narrowed below, outcome by outcome
+        pass
+    for outcome in outcomes:
+        if outcome.outputs is not None and not _travels(outcome.outputs, scratch):
+            outcome.ok, outcome.retryable = False, False
+            outcome.error = ("its outputs cannot be sent back from the worker process: "
+                             f"{_why(outcome.outputs, scratch)}")
+            outcome.outputs = outcome.stored = None
+    return shipping.dumps(outcomes, scratch)
+
+
+def _round_trips(exc: BaseException) -> bool:
+    """Whether an exception unpickles on the other side (custom ``__init__``s often do not)."""
+    from . import shipping
+
+    try:
+        shipping.loads(shipping.dumps(exc, ""))
+    except Exception:  # then only its text travels
+        return False
+    return True
+
+
+def _travels(value: Any, scratch: str) -> bool:
+    return not _why(value, scratch)
+
+
+def _why(value: Any, scratch: str) -> str:
+    from . import shipping
+
+    try:
+        shipping.dumps(value, scratch)
+    except Exception as exc:  # reported as text
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def main() -> None:
+    """Serve calls over two pipes until the driver closes them."""
+    from multiprocessing.connection import Connection
+
+    from . import shipping
+    from .payload import load_task
+
+    incoming = Connection(int(sys.argv[1]), writable=False)
+    outgoing = Connection(int(sys.argv[2]), readable=False)
+    setup = pickle.loads(incoming.recv_bytes())
+    sys.path[:] = setup["sys_path"]
+    tasks: dict[int, Task[..., Any] | str] = {}
+    while True:
+        try:
+            message = incoming.recv_bytes()
+        except (EOFError, OSError):
+            return
+        kind, token, body = pickle.loads(message)
+        if kind == "task":
+            tasks[token] = _load(body, load_task)
+            continue
+        task = tasks[token]
+        inputs, stores, timeout, environment, home, scratch = shipping.loads(body)
+        items = [Item(None, values, store) for values, store in zip(inputs, stores, strict=True)]
+        if isinstance(task, str):  # the task could not be loaded here
+            now = time.time()
+            outcomes = [Outcome(False, now, now, error=task, retryable=False) for _ in items]
+        else:
+            outcomes = run_call(task, items, timeout=timeout, environment=environment,
+                                home=home)
+        _reply(outgoing, sendable(outcomes, scratch))
+
+
+def _load(payload: bytes, load_task: Any) -> Any:
+    try:
+        return load_task(payload)
+    except Exception as exc:  # every call of the task will report it
+        return (f"the task cannot be loaded in a worker process "
+                f"(pid {os.getpid()}): {type(exc).__name__}: {exc}")
+
+
+def _reply(outgoing: Connection, data: bytes) -> None:
+    try:
+        outgoing.send_bytes(data)
+    except (BrokenPipeError, OSError):  # the driver is gone
+        sys.exit(0)
