@@ -34,6 +34,7 @@ from sterna.core.errors import (
     UnsupportedTypeError,
     WorkflowDefinitionError,
 )
+from sterna.core.maptask import MapTask, map_task
 from sterna.core.records import Attempt, NodeRecord, Run
 from sterna.core.resources import GPUAccelerator, Resources
 from sterna.core.task import Task, task
@@ -52,6 +53,7 @@ __all__ = [
     "File",
     "GPUAccelerator",
     "InputError",
+    "MapTask",
     "NodeRecord",
     "ResourceError",
     "Resources",
@@ -67,6 +69,7 @@ __all__ = [
     "Workflow",
     "WorkflowDefinitionError",
     "configure",
+    "map_task",
     "run",
     "task",
     "workflow",

@@ -127,7 +127,7 @@ def workflow_version(graph: Graph) -> tuple[str, str, dict[str, str]]:
     cached = graph.__dict__.get("_version")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    tasks = {node.task.name: task_version(node.task).version for node in graph.nodes.values()}
+    tasks = {task.name: task_version(task).version for task in graph.tasks()}
     text = graph_json(graph)
     version = digest_bytes(f"{text}\n{json.dumps(tasks, sort_keys=True)}".encode())[:16]
     graph.__dict__["_version"] = (version, text, tasks)
@@ -189,11 +189,11 @@ def register_all(store: Any, targets: Any) -> list[tuple[str, str, str, bool]]:
     with store.session() as con:
         for target in targets:
             graph = target.as_graph() if isinstance(target, Task) else target.graph
-            for node in graph.nodes.values():
-                if node.task.name in seen:
+            for task in graph.tasks():
+                if task.name in seen:
                     continue
-                seen.add(node.task.name)
-                record = task_record(node.task)
+                seen.add(task.name)
+                record = task_record(task)
                 new = register_task(con, record, project=settings.project,
                                     domain=settings.domain, registered_at=now)
                 done.append(("task", record.name, record.version, new))

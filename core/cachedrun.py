@@ -114,8 +114,8 @@ class CachedRun:
         """
         if self.mode != USE:
             return
-        pairs = sorted({(node.task.name, task_version(node.task).cache_version)
-                        for node in self.graph.nodes.values() if node.task.config.cache})
+        pairs = sorted({(task.name, task_version(task).cache_version)
+                        for task in self.graph.cached_tasks()})
         read_only = self.store.index.path.exists()  # a new store needs its schema written
         try:
             with self.store.index.session(read_only=read_only) as con:

@@ -71,7 +71,7 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
         raise ConfigError(f"workers: expected a positive whole number, got {workers!r}")
     values = prepare_inputs(graph, given)
     run = Run(_new_run_id(), graph.name, graph.interface, values, name, time.time())
-    uses_cache = cache and any(node.task.config.cache for node in graph.nodes.values())
+    uses_cache = cache and bool(graph.cached_tasks())
     hits: list[str] = []
     try:
         if name == "serial" and not uses_cache and not graph.has_maps:
@@ -142,7 +142,16 @@ def _finish(run: Run, graph: Graph, status: str, settings: config.Config, hits: 
         if node_id not in run.nodes:
             run.nodes[node_id] = NodeRecord(node_id, graph.nodes[node_id].task.name, SKIPPED,
                                             run.end, run.end, [])
+    if len(run.nodes) > 1:  # in dependency order, whatever order they finished in
+        rank = {node_id: i for i, node_id in enumerate(graph.order)}
+        run.nodes = dict(sorted(run.nodes.items(), key=lambda kv: _rank(kv[0], rank)))
     journal_for(settings.home).add(run, graph, settings.project, settings.domain, hits)
+
+
+def _rank(node_id: str, rank: dict[str, int]) -> tuple[int, int]:
+    """Sort key of a record: its node's place, map items (``node[i]``) right after their node."""
+    base, _, index = node_id.partition("[")
+    return (rank.get(base, len(rank)), int(index[:-1]) + 1 if index else 0)
 
 
 def plan(graph: Graph) -> tuple[_Step, ...]:

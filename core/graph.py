@@ -124,6 +124,20 @@ class Graph:
             ) from None
         return cls(name, interface, nodes, outputs, order, kind)
 
+    def tasks(self) -> list[Task[..., Any]]:
+        """Every task the graph calls: its nodes' tasks and the tasks map nodes call."""
+        found: dict[int, Task[..., Any]] = {}
+        for node in self.nodes.values():
+            found.setdefault(id(node.task), node.task)
+            inner = getattr(node.task, "inner", None)
+            if inner is not None:
+                found.setdefault(id(inner), inner)
+        return list(found.values())
+
+    def cached_tasks(self) -> list[Task[..., Any]]:
+        """Tasks whose calls go to the cache, including the tasks that map nodes call."""
+        return [task for task in self.tasks() if task.config.cache]
+
     @property
     def has_maps(self) -> bool:
         """Whether a node maps its task over lists (such graphs run through the scheduler)."""

@@ -122,12 +122,12 @@ class Journal:
         if not run.input_digests:  # an uncached run hashes nothing on its own path
             run.input_digests = _input_digests(run, graph)
         tasks = []
-        for node in graph.nodes.values():
-            record = task_version(node.task)
+        for task in graph.tasks():
+            record = task_version(task)
             key = (project, domain, record.name, record.version)
             if key not in self._journaled:
                 self._journaled.add(key)
-                tasks.append(task_record(node.task).__dict__)
+                tasks.append(task_record(task).__dict__)
         return {
             "project": project, "domain": domain, "hits": hits, "tasks": tasks,
             "workflow": {"name": graph.name, "kind": graph.kind, "version": version,

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from .maptask import MapState
     from .task import Task
 
-_BATCH_MAX = 64  # map items per round trip to a worker
-
 
 @dataclass(slots=True, eq=False)
 class Job:

@@ -46,6 +46,7 @@ class Task(Generic[P, R]):
         self.config: TaskConfig = build_config(
             params, label=self.name, inputs=tuple(self.interface.inputs))
         self.label = f"task {self.name!r}"
+        self.node_name = fn.__name__  # node ids in a workflow start with it
         self._inputs = tuple((p.name, p.stype) for p in self.interface.inputs.values())
         self._outputs = tuple(self.interface.outputs.items())
         self._graph: Graph | None = None
@@ -132,7 +133,7 @@ class Task(Generic[P, R]):
         if self._graph is None:
             from .graph import Graph, InputRef, Node, NodeRef
 
-            node_id = self.fn.__name__
+            node_id = self.node_name
             node = Node(node_id, self, {n: InputRef(n) for n in self.interface.inputs})
             outputs = {n: NodeRef(node_id, n) for n in self.interface.outputs}
             self._graph = Graph.build(self.name, self.interface, {node_id: node}, outputs,

@@ -71,7 +71,7 @@ class GraphBuilder:
         values = _bind_call(task.interface, args, kwargs, owner)
         bindings = {name: self.bind(values[name], param.stype, owner, task.label, name)
                     for name, param in task.interface.inputs.items()}
-        node_id = self._new_id(task.fn.__name__)
+        node_id = self._new_id(task.node_name)
         self.nodes[node_id] = _Draft(task, bindings)
         handle = NodeHandle(self, (node_id,), task.label)
         outputs = {name: Promise(NodeRef(node_id, name), stype,
