@@ -66,9 +66,12 @@ class Scheduler:
     # -- the loop -----------------------------------------------------------------
     def execute(self) -> None:
         """Run the graph to the end; raise the first failure once nothing is in flight."""
-        if self.admission is not None:
-            for node in self.graph.nodes.values():
-                self.admission.check(getattr(node.task, "inner", node.task))
+        feasible = getattr(self.executor, "check", None)
+        for task in self.graph.tasks():
+            if self.admission is not None:
+                self.admission.check(task)
+            if feasible is not None:
+                feasible(task)
         try:
             while True:
                 if self.failure is None:
@@ -168,7 +171,7 @@ class Scheduler:
     def _batch_with(self, first: Job) -> list[Job]:
         """More queued items of the same map for the same round trip (no timeout only)."""
         mapped = first.mapped
-        if mapped is None or first.task.config.timeout or not self.remote_store:
+        if mapped is None or first.task.config.timeout or self.executor.name == "serial":
             return []
         size = min(mapped.batch_size(self.executor.slots()), mapped.room())
         batch: list[Job] = []

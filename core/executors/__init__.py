@@ -35,4 +35,4 @@ def executor_for(name: str, *, workers: int | None = None, ray_address: str | No
         return pool, Admission(capacity), True
     from .ray import ray_executor
 
-    return ray_executor(ray_address or config.setting("ray_address") or None), None, True
+    return ray_executor(ray_address or config.setting("ray_address") or None), None, False

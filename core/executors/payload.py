@@ -13,13 +13,36 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.machinery
+import itertools
 import os
 import pickle
 import sys
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..task import Task
+
+
+class Payloads:
+    """Each task's payload and a token naming it, made once per task object."""
+
+    def __init__(self) -> None:
+        self._known: weakref.WeakKeyDictionary[Task[..., Any], tuple[int, bytes]] = (
+            weakref.WeakKeyDictionary())
+        self._tokens = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def of(self, task: Task[..., Any]) -> tuple[int, bytes]:
+        """(token, payload): a worker that knows the token needs only the token."""
+        with self._lock:
+            known = self._known.get(task)
+        if known is None:
+            known = (next(self._tokens), task_payload(task))
+            with self._lock:
+                self._known[task] = known
+        return known
 
 
 def task_payload(task: Task[..., Any]) -> bytes:

@@ -23,19 +23,14 @@ import subprocess
 import sys
 import threading
 import time
-import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any
 
 from ..admission import cores
 from . import shipping
 from .base import Call, Outcome
-from .payload import task_payload
-
-if TYPE_CHECKING:
-    from ..task import Task
+from .payload import Payloads
 
 _GRACE_S = 2.0  # after a timeout, how long the worker's own alarm gets before a kill
 _BOOT = "from sterna.core.executors.worker import main; main()"
@@ -93,9 +88,7 @@ class ProcessPool:
         self.size = size
         self.workers: list[_Worker] = []
         self._lock = threading.Lock()
-        self._payloads: weakref.WeakKeyDictionary[Task[..., Any], tuple[int, bytes]] = (
-            weakref.WeakKeyDictionary())
-        self._tokens = 0
+        self._payloads = Payloads()
         wake_read, wake_write = os.pipe()
         self._wake_read = Connection(wake_read, writable=False)
         self._wake_write = Connection(wake_write, readable=False)
@@ -111,7 +104,7 @@ class ProcessPool:
     def submit(self, call: Call) -> Future[list[Outcome]]:
         future: Future[list[Outcome]] = Future()
         try:
-            token, payload = self._payload(call.task)
+            token, payload = self._payloads.of(call.task)
             body = shipping.dumps(([item.inputs for item in call.items],
                                    [item.store for item in call.items], call.timeout,
                                    dict(call.environment), call.home, call.scratch),
@@ -135,13 +128,6 @@ class ProcessPool:
                 pass
         self._wake_write.send_bytes(b"")
         return future
-
-    def _payload(self, task: Task[..., Any]) -> tuple[int, bytes]:
-        known = self._payloads.get(task)
-        if known is None:
-            self._tokens += 1
-            known = self._payloads[task] = (self._tokens, task_payload(task))
-        return known
 
     def _idle_worker(self, gpus: tuple[int, ...]) -> _Worker:
         """An idle worker; one that has used other GPUs is replaced (CUDA binds at start)."""

@@ -71,13 +71,19 @@ def store_outputs(task: Task[..., Any], outcome: Outcome, home: str) -> None:
     outcome.store_s = time.perf_counter() - began
 
 
+def without_stray_exceptions(outcomes: list[Outcome]) -> list[Outcome]:
+    """Drop exceptions the driver could not unpickle (their text and traceback stay)."""
+    for outcome in outcomes:
+        if outcome.exception is not None and not _round_trips(outcome.exception):
+            outcome.exception = None
+    return outcomes
+
+
 def sendable(outcomes: list[Outcome], scratch: str) -> bytes:
     """Pickle outcomes for the driver; what cannot travel is described instead."""
     from . import shipping
 
-    for outcome in outcomes:
-        if outcome.exception is not None and not _round_trips(outcome.exception):
-            outcome.exception = None  # its text and traceback still travel
+    without_stray_exceptions(outcomes)
     try:
         return shipping.dumps(outcomes, scratch)
     except Exception:  # narrowed below, outcome by outcome

@@ -1,0 +1,330 @@
+"""The Ray executor: tasks run in Ray actors, one pool of actors per task environment.
+
+The only module that imports ray. It joins the Ray instance this process
+already started, else the cluster named by ``ray_address=`` / ``RAY_ADDRESS``
+(as under ``ray job submit``), else starts a local instance. An environment is
+a task's resource requests (``num_cpus``, ``num_gpus``, ``memory``, the
+accelerator type), its environment variables (the actor's ``runtime_env``)
+and its container image; actors of one environment are reused across calls
+and runs, so set-up kept in a module (a loaded model) survives between calls.
+An actor holds its resources while it lives, so idle actors of other
+environments are stopped when a new one needs the room. A request no node
+can satisfy fails at once (Ray itself would wait forever); a call past its
+timeout has its actor killed; an actor that dies fails (or retries) only its call.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import ray
+
+from ..errors import ResourceError
+from .base import Call, Item, Outcome
+from .payload import Payloads
+
+if TYPE_CHECKING:
+    from ..task import Task
+
+_GRACE_S = 2.0
+
+
+@ray.remote(max_restarts=0)
+class TaskActor:
+    """Runs calls of tasks of one environment, one at a time, in its main thread."""
+
+    def __init__(self, sys_path: list[str]) -> None:
+        for entry in reversed(sys_path):  # the driver's import path, where it exists here
+            if entry not in sys.path and (not entry or os.path.isdir(entry)):
+                sys.path.insert(0, entry)
+        self.tasks: dict[int, Any] = {}
+
+    def run(self, token: int, payload: bytes | None, inputs: list[dict[str, Any]],
+            timeout: float | None, environment: dict[str, str]) -> list[Outcome]:
+        from .payload import load_task
+        from .worker import run_call, without_stray_exceptions
+
+        if payload is not None:
+            self.tasks[token] = load_task(payload)
+        items = [Item(None, values) for values in inputs]
+        outcomes = run_call(self.tasks[token], items, timeout=timeout,
+                            environment=environment, home="")
+        return without_stray_exceptions(outcomes)
+
+
+@dataclass(eq=False)
+class _Actor:
+    handle: Any
+    pool: _Pool
+    tasks: set[int] = field(default_factory=set)
+    busy: _InFlight | None = None
+    last_used: float = 0.0
+
+
+@dataclass(eq=False)
+class _InFlight:
+    call: Call
+    future: Future[list[Outcome]]
+    start: float
+    deadline: float | None = None
+    timed_out: bool = False
+
+
+@dataclass(eq=False)
+class _Pool:
+    """Actors of one environment, and the most the cluster can hold at once."""
+
+    options: dict[str, Any]
+    need: dict[str, float]
+    limit: int
+    actors: list[_Actor] = field(default_factory=list)
+
+
+class RayExecutor:
+    """Submits calls to actor pools; completes futures as Ray returns results."""
+
+    name = "ray"
+
+    def __init__(self, use_images: bool) -> None:
+        self.use_images = use_images
+        self.pools: dict[tuple[Any, ...], _Pool] = {}
+        self.pending: list[_InFlight] = []
+        self.payloads = Payloads()
+        self.lock = threading.RLock()
+        self.totals = _cluster_totals()
+        self.results: queue.Queue[tuple[_Actor, _InFlight, Future[Any]]] = queue.Queue()
+        threading.Thread(target=self._collect, daemon=True, name="sterna-ray").start()
+
+    def slots(self) -> int:
+        return max(2, int(self.totals.get("CPU", 1) + self.totals.get("GPU", 0)) * 2)
+
+    # -- feasibility ------------------------------------------------------------
+    def check(self, task: Task[..., Any]) -> None:
+        """Raise ``ResourceError`` unless some alive node can hold the task's actor."""
+        need = _needs(task)
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        if any(all(node.get(k, 0.0) + 1e-9 >= v for k, v in need.items()) for node in nodes):
+            return
+        shown = ", ".join(f"{k}={v:g}" for k, v in need.items())
+        offered = "; ".join(", ".join(f"{k}={v:g}" for k, v in sorted(node.items())
+                                      if not k.startswith("node:") and "memory" not in k)
+                            for node in nodes) or "no alive nodes"
+        raise ResourceError(f"{task.label} requests {shown}, which no node of the Ray cluster "
+                            f"offers (nodes: {offered}); lower the request or add such a node")
+
+    # -- submitting -------------------------------------------------------------
+    def submit(self, call: Call) -> Future[list[Outcome]]:
+        future: Future[list[Outcome]] = Future()
+        with self.lock:
+            self.pending.append(_InFlight(call, future, time.time()))
+            self._dispatch()
+        return future
+
+    def _dispatch(self) -> None:
+        waiting = []
+        for flight in self.pending:
+            actor = self._actor_for(flight.call.task, flight.call.environment)
+            if actor is None:
+                waiting.append(flight)
+            else:
+                self._start(actor, flight)
+        self.pending = waiting
+
+    def _actor_for(self, task: Task[..., Any], environment: Any) -> _Actor | None:
+        pool = self._pool(task, environment)
+        for actor in pool.actors:
+            if actor.busy is None:
+                return actor
+        if len(pool.actors) >= pool.limit or not self._make_room(pool):
+            return None
+        handle = TaskActor.options(**pool.options).remote(list(sys.path))
+        actor = _Actor(handle, pool)
+        pool.actors.append(actor)
+        return actor
+
+    def _pool(self, task: Task[..., Any], environment: Any) -> _Pool:
+        cfg = task.config
+        env = dict(environment)
+        key = (tuple(sorted(_needs(task).items())), tuple(sorted(env.items())),
+               cfg.container_image if self.use_images else None)
+        pool = self.pools.get(key)
+        if pool is None:
+            need = _needs(task)
+            options: dict[str, Any] = {"num_cpus": need.get("CPU", 0),
+                                       "num_gpus": need.get("GPU", 0)}
+            if "memory" in need:
+                options["memory"] = need["memory"]
+            if cfg.accelerator is not None:
+                options["accelerator_type"] = ray_accelerator(cfg.accelerator.device)
+            runtime_env: dict[str, Any] = {}
+            if env:
+                runtime_env["env_vars"] = env
+            if self.use_images and cfg.container_image:
+                runtime_env["image_uri"] = cfg.container_image
+            if runtime_env:
+                options["runtime_env"] = runtime_env
+            pool = self.pools[key] = _Pool(options, need, _fits_count(need, self.totals))
+        return pool
+
+    def _make_room(self, pool: _Pool) -> bool:
+        """Whether another actor of ``pool`` fits, stopping idle actors of other pools if needed."""
+        while not _fits(pool.need, self._free()):
+            idle = [a for p in self.pools.values() if p is not pool for a in p.actors
+                    if a.busy is None]
+            if not idle:
+                return False
+            oldest = min(idle, key=lambda a: a.last_used)
+            ray.kill(oldest.handle, no_restart=True)
+            oldest.pool.actors.remove(oldest)
+        return True
+
+    def _free(self) -> dict[str, float]:
+        free = dict(self.totals)
+        for pool in self.pools.values():
+            for key, amount in pool.need.items():
+                free[key] = free.get(key, 0.0) - amount * len(pool.actors)
+        return free
+
+    def _start(self, actor: _Actor, flight: _InFlight) -> None:
+        call = flight.call
+        token, payload = self.payloads.of(call.task)
+        send = None if token in actor.tasks else payload
+        actor.tasks.add(token)
+        actor.busy = flight
+        flight.start = time.time()
+        if call.timeout:
+            flight.deadline = time.monotonic() + call.timeout * len(call.items) + _GRACE_S
+        ref = actor.handle.run.remote(token, send, [item.inputs for item in call.items],
+                                      call.timeout, dict(call.environment))
+        # Ray runs this callback on its own I/O thread, where calling Ray deadlocks:
+        # it only hands the result to the collector thread.
+        ref.future().add_done_callback(lambda done: self.results.put((actor, flight, done)))
+
+    # -- results ----------------------------------------------------------------
+    def _finished(self, actor: _Actor, flight: _InFlight, done: Future[Any]) -> None:
+        count = len(flight.call.items)
+        now = time.time()
+        try:
+            outcomes = done.result()
+        except ray.exceptions.RayActorError as exc:
+            reason = (f"timed out after {flight.call.timeout:g} s" if flight.timed_out else
+                      f"its Ray actor died: {str(exc).splitlines()[0]}")
+            outcomes = [Outcome(False, flight.start, now, error=reason, lost=True,
+                                timed_out=flight.timed_out) for _ in range(count)]
+            with self.lock:
+                if actor in actor.pool.actors:
+                    actor.pool.actors.remove(actor)
+        except Exception as exc:  # the result could not travel (an unpicklable output)
+            outcomes = [Outcome(False, flight.start, now, retryable=False,
+                                error=f"{type(exc).__name__}: {str(exc).splitlines()[-1]}")
+                        for _ in range(count)]
+        with self.lock:
+            actor.busy = None
+            actor.last_used = time.monotonic()
+            self._dispatch()
+        if not flight.future.done():
+            flight.future.set_result(outcomes)
+
+    def _collect(self) -> None:
+        """Finish calls as their results arrive; kill actors whose call overran its timeout."""
+        while True:
+            with self.lock:
+                deadlines = [a.busy.deadline for p in self.pools.values() for a in p.actors
+                             if a.busy is not None and a.busy.deadline is not None
+                             and not a.busy.timed_out]
+            wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            try:
+                actor, flight, done = self.results.get(timeout=wait_s)
+            except queue.Empty:
+                self._expire()
+                continue
+            self._finished(actor, flight, done)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        with self.lock:
+            for pool in self.pools.values():
+                for actor in pool.actors:
+                    busy = actor.busy
+                    if busy and busy.deadline is not None and busy.deadline <= now \
+                            and not busy.timed_out:
+                        busy.timed_out = True  # its call then fails with RayActorError
+                        ray.kill(actor.handle, no_restart=True)
+
+    def cancel_all(self) -> None:
+        """Kill every actor (Ctrl-C or a broken run); the next call starts new ones."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+            for pool in self.pools.values():
+                for actor in pool.actors:
+                    ray.kill(actor.handle, no_restart=True)
+                pool.actors.clear()
+        for flight in pending:
+            flight.future.cancel()
+
+
+def _needs(task: Task[..., Any]) -> dict[str, float]:
+    """A task's requests as Ray resources (an unset cpu request is one CPU, as locally)."""
+    requests = task.config.requests
+    amounts = requests.amounts() if requests is not None else {}
+    need = {"CPU": float(amounts.get("cpu", 1.0))}
+    if amounts.get("gpu"):
+        need["GPU"] = float(amounts["gpu"])
+    if amounts.get("mem"):
+        need["memory"] = float(amounts["mem"])
+    if task.config.accelerator is not None:
+        need[f"accelerator_type:{ray_accelerator(task.config.accelerator.device)}"] = 0.001
+    return need
+
+
+def ray_accelerator(device: str) -> str:
+    """Ray's accelerator type for a flytekit device name ("nvidia-tesla-t4" -> "T4")."""
+    name = device.strip()
+    for prefix in ("nvidia-tesla-", "nvidia-", "amd-", "google-", "intel-"):
+        if name.lower().startswith(prefix):
+            name = name[len(prefix):]
+            break
+    return name.upper() if name.islower() or name.isalnum() else name
+
+
+def _cluster_totals() -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for node in ray.nodes():
+        if node.get("Alive"):
+            for key, value in node.get("Resources", {}).items():
+                totals[key] = totals.get(key, 0.0) + float(value)
+    return totals
+
+
+def _fits(need: dict[str, float], free: dict[str, float]) -> bool:
+    return all(free.get(k, 0.0) + 1e-9 >= v for k, v in need.items())
+
+
+def _fits_count(need: dict[str, float], totals: dict[str, float]) -> int:
+    counts = [int(totals.get(k, 0.0) / v + 1e-9) for k, v in need.items() if v >= 0.01]
+    return max(1, min(counts, default=1))
+
+
+_executor: tuple[str, RayExecutor] | None = None
+
+
+def ray_executor(address: str | None) -> RayExecutor:
+    """The Ray executor: joins Ray as described above, once per Ray session."""
+    global _executor
+    joined = bool(address or os.environ.get("RAY_ADDRESS"))
+    if not ray.is_initialized():
+        if joined:
+            ray.init(address=address or os.environ["RAY_ADDRESS"], log_to_driver=True)
+        else:
+            ray.init(log_to_driver=True, include_dashboard=False)
+    session = ray.get_runtime_context().get_job_id()
+    if _executor is None or _executor[0] != session:
+        _executor = (session, RayExecutor(use_images=joined))
+    return _executor[1]
