@@ -89,8 +89,7 @@ class CachedRun:
         self._pool: ThreadPoolExecutor | None = None
 
     # -- the loop ---------------------------------------------------------------
-    def execute(self, executor: Executor, admission: Admission | None = None, *,
-                remote_store: bool = False) -> None:
+    def execute(self, executor: Executor, admission: Admission | None = None) -> None:
         """Run every node through the scheduler, then resolve the workflow outputs.
 
         Background writes are waited for before returning, also when a task
@@ -100,7 +99,7 @@ class CachedRun:
 
         self._open()
         try:
-            Scheduler(self, executor, admission, remote_store=remote_store).execute()
+            Scheduler(self, executor, admission).execute()
             self.run.outputs_by_name = {name: self.value_of(b, None)
                                         for name, b in self.graph.outputs.items()}
         finally:

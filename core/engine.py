@@ -117,13 +117,12 @@ def _run_scheduled(graph: Graph, run: Run, values: dict[str, Any], settings: con
     from .cachedrun import CachedRun
     from .executors import executor_for
 
-    executor, admission, remote_store = executor_for(name, workers=workers,
-                                                     ray_address=ray_address)
+    executor, admission = executor_for(name, workers=workers, ray_address=ray_address)
     state = CachedRun(graph, run, values, Store.at(settings.home), mode, settings.project,
                       settings.domain)
     state.hits = hits  # filled as it goes, so a failed run still counts its hits
     try:
-        state.execute(executor, admission, remote_store=remote_store)
+        state.execute(executor, admission)
     finally:
         shutil.rmtree(state.scratch, ignore_errors=True)  # handed-over tables (mapped ones live on)
 

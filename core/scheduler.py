@@ -49,13 +49,12 @@ class Scheduler:
     """Drives one run of a graph over an executor."""
 
     def __init__(self, state: CachedRun, executor: Executor, admission: Admission | None,
-                 *, remote_store: bool = False) -> None:
+                 ) -> None:
         self.state = state
         self.graph = state.graph
         self.records = state.run.nodes
         self.executor = executor
         self.admission = admission
-        self.remote_store = remote_store  # workers write cached outputs' blobs themselves
         self.queue: deque[Job] = deque()
         self.flight: dict[Future[list[Outcome]], tuple[list[Job], Grant | None]] = {}
         self.failure: BaseException | None = None
@@ -185,8 +184,7 @@ class Scheduler:
         gpus = grant.gpus if grant is not None else ()
         if gpus:
             environment["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
-        items = [Item(job, job.work.inputs, self.remote_store and job.work.info is not None)
-                 for job in jobs]
+        items = [Item(job, job.work.inputs, job.work.info is not None) for job in jobs]
         call = Call(task, items, task.config.timeout, environment, str(self.state.store.home),
                     self.state.scratch, gpus)
         for job in jobs:

@@ -15,14 +15,14 @@ if TYPE_CHECKING:
 
 
 def executor_for(name: str, *, workers: int | None = None, ray_address: str | None = None,
-                 ) -> tuple[Executor, Admission | None, bool]:
-    """(executor, admission, whether workers store cached outputs themselves)."""
+                 ) -> tuple[Executor, Admission | None]:
+    """The executor, and the admission its calls go through (None: the executor's own)."""
     from .. import config
 
     if name == "serial":
         from .serial import SerialExecutor
 
-        return SerialExecutor(), None, False
+        return SerialExecutor(), None
     if name == "process":
         from ..admission import Admission, machine_capacity
         from .process import process_pool
@@ -32,7 +32,7 @@ def executor_for(name: str, *, workers: int | None = None, ray_address: str | No
         capacity = machine_capacity(cpus=config.setting("cpus"),
                                     memory=config.setting("memory"),
                                     gpus=config.setting("gpus"), workers=pool.size)
-        return pool, Admission(capacity), True
+        return pool, Admission(capacity)
     from .ray import ray_executor
 
-    return ray_executor(ray_address or config.setting("ray_address") or None), None, False
+    return ray_executor(ray_address or config.setting("ray_address") or None), None

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Item:
-    """One call of the task: its checked inputs, and whether its outputs go to the cache."""
+    """One call of the task: its checked inputs, and whether its outputs go to the cache.
+
+    A worker process on the driver's machine writes the blobs of a cached
+    call itself; Ray actors, which may run elsewhere, return the values and
+    the driver stores them.
+    """
 
     ref: Any  # the engine's handle for this item (never looked at by executors)
     inputs: dict[str, Any]

@@ -47,16 +47,17 @@ class TaskActor:
         self.tasks: dict[int, Any] = {}
 
     def run(self, token: int, payload: bytes | None, inputs: list[dict[str, Any]],
-            timeout: float | None, environment: dict[str, str]) -> list[Outcome]:
+            cached: list[bool], timeout: float | None,
+            environment: dict[str, str]) -> list[Outcome]:
         from .payload import load_task
-        from .worker import run_call, without_stray_exceptions
+        from .worker import refuse_unsendable, run_call, without_stray_exceptions
 
         if payload is not None:
             self.tasks[token] = load_task(payload)
         items = [Item(None, values) for values in inputs]
         outcomes = run_call(self.tasks[token], items, timeout=timeout,
                             environment=environment, home="")
-        return without_stray_exceptions(outcomes)
+        return refuse_unsendable(without_stray_exceptions(outcomes), cached, "Ray actor")
 
 
 @dataclass(eq=False)
@@ -202,7 +203,8 @@ class RayExecutor:
         if call.timeout:
             flight.deadline = time.monotonic() + call.timeout * len(call.items) + _GRACE_S
         ref = actor.handle.run.remote(token, send, [item.inputs for item in call.items],
-                                      call.timeout, dict(call.environment))
+                                      [item.store for item in call.items], call.timeout,
+                                      dict(call.environment))
         # Ray runs this callback on its own I/O thread, where calling Ray deadlocks:
         # it only hands the result to the collector thread.
         ref.future().add_done_callback(lambda done: self.results.put((actor, flight, done)))

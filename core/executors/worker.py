@@ -79,6 +79,31 @@ def without_stray_exceptions(outcomes: list[Outcome]) -> list[Outcome]:
     return outcomes
 
 
+def refuse_unsendable(outcomes: list[Outcome], cached: list[bool], where: str,
+                      ) -> list[Outcome]:
+    """Fail calls whose outputs cannot be pickled, saying so, before the return does.
+
+    Tables are left to the transport (they are sent as Arrow); other values are
+    tried with cloudpickle, which is what carries them.
+    """
+    import cloudpickle
+
+    pa = sys.modules.get("pyarrow")
+    for outcome, is_cached in zip(outcomes, cached, strict=True):
+        rest = [v for v in (outcome.outputs or {}).values()
+                if pa is None or not isinstance(v, pa.Table)]
+        if not outcome.ok or not rest:
+            continue
+        try:
+            cloudpickle.dumps(rest)
+        except Exception as exc:
+            outcome.ok, outcome.retryable, outcome.outputs = False, False, None
+            reason = f"{type(exc).__name__}: {exc}"
+            outcome.error = (f"an output cannot be stored: {reason}" if is_cached else
+                             f"its outputs cannot be sent back from the {where}: {reason}")
+    return outcomes
+
+
 def sendable(outcomes: list[Outcome], scratch: str) -> bytes:
     """Pickle outcomes for the driver; what cannot travel is described instead."""
     from . import shipping
