@@ -91,7 +91,7 @@ def ray_ready() -> Iterator[Any]:
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False)
     yield ray
     if started:
         ray.shutdown()

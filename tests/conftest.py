@@ -51,7 +51,7 @@ def ray_instance() -> Iterator[None]:
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=True,
-                 configure_logging=False)
+        ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False,
+                 log_to_driver=True, configure_logging=False)
     yield
     ray.shutdown()

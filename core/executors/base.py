@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 class Item:
     """One call of the task: its checked inputs, and whether its outputs go to the cache.
 
-    A worker process on the driver's machine writes the blobs of a cached
-    call itself; Ray actors, which may run elsewhere, return the values and
-    the driver stores them.
+    Workers on the store's machine (worker processes, Ray actors on the
+    driver's node) write the blobs of a cached call themselves; elsewhere they
+    return the values and the driver stores them.
     """
 
     ref: Any  # the engine's handle for this item (never looked at by executors)

@@ -47,16 +47,18 @@ class TaskActor:
         self.tasks: dict[int, Any] = {}
 
     def run(self, token: int, payload: bytes | None, inputs: list[dict[str, Any]],
-            cached: list[bool], timeout: float | None,
-            environment: dict[str, str]) -> list[Outcome]:
+            cached: list[bool], timeout: float | None, environment: dict[str, str],
+            home: str, home_node: str) -> list[Outcome]:
+        """Run the calls; on the store's own machine, also write the cached outputs' blobs."""
         from .payload import load_task
         from .worker import refuse_unsendable, run_call, without_stray_exceptions
 
         if payload is not None:
             self.tasks[token] = load_task(payload)
-        items = [Item(None, values) for values in inputs]
+        local = home_node == ray.get_runtime_context().get_node_id()
+        items = [Item(None, values, store and local) for values, store in zip(inputs, cached)]
         outcomes = run_call(self.tasks[token], items, timeout=timeout,
-                            environment=environment, home="")
+                            environment=environment, home=home)
         return refuse_unsendable(without_stray_exceptions(outcomes), cached, "Ray actor")
 
 
@@ -100,6 +102,7 @@ class RayExecutor:
         self.payloads = Payloads()
         self.lock = threading.RLock()
         self.totals = _cluster_totals()
+        self.node = ray.get_runtime_context().get_node_id()  # where the store's disk is
         self.results: queue.Queue[tuple[_Actor, _InFlight, Future[Any]]] = queue.Queue()
         threading.Thread(target=self._collect, daemon=True, name="sterna-ray").start()
 
@@ -175,11 +178,16 @@ class RayExecutor:
         return pool
 
     def _make_room(self, pool: _Pool) -> bool:
-        """Whether another actor of ``pool`` fits, stopping idle actors of other pools if needed."""
+        """Whether another actor of ``pool`` fits now.
+
+        Idle actors of other pools are stopped to make room only for a pool that
+        has no actor at all; a pool that has one waits for it rather than churn
+        actors (each start costs a process and the task's set-up).
+        """
         while not _fits(pool.need, self._free()):
             idle = [a for p in self.pools.values() if p is not pool for a in p.actors
                     if a.busy is None]
-            if not idle:
+            if not idle or pool.actors:
                 return False
             oldest = min(idle, key=lambda a: a.last_used)
             ray.kill(oldest.handle, no_restart=True)
@@ -204,7 +212,7 @@ class RayExecutor:
             flight.deadline = time.monotonic() + call.timeout * len(call.items) + _GRACE_S
         ref = actor.handle.run.remote(token, send, [item.inputs for item in call.items],
                                       [item.store for item in call.items], call.timeout,
-                                      dict(call.environment))
+                                      dict(call.environment), call.home, self.node)
         # Ray runs this callback on its own I/O thread, where calling Ray deadlocks:
         # it only hands the result to the collector thread.
         ref.future().add_done_callback(lambda done: self.results.put((actor, flight, done)))
@@ -325,7 +333,7 @@ def ray_executor(address: str | None) -> RayExecutor:
         if joined:
             ray.init(address=address or os.environ["RAY_ADDRESS"], log_to_driver=True)
         else:
-            ray.init(log_to_driver=True, include_dashboard=False)
+            ray.init(address="local", log_to_driver=True, include_dashboard=False)
     session = ray.get_runtime_context().get_job_id()
     if _executor is None or _executor[0] != session:
         _executor = (session, RayExecutor(use_images=joined))
