@@ -103,8 +103,8 @@ def _entry_blobs(store: Store, outputs: dict[str, Any]) -> dict[str, int]:
         if out["codec"] == "dir" and store.blobs.exists(out["blob"]):
             listing = json.loads(store.blobs.read_bytes(out["blob"], verify=False))
             for blob in listing.values():
-                path = store.blobs.path(blob)
-                blobs[blob] = path.stat().st_size if path.exists() else 0
+                found = store.blobs.stat(blob)
+                blobs[blob] = found[0] if found else 0
     return blobs
 
 
@@ -125,11 +125,8 @@ def collect_blobs(store: Store, *, grace_s: float = GRACE_S) -> GcReport:
         for digest in list(store.blobs.iter_digests()):
             if digest in needed:
                 continue
-            path = store.blobs.path(digest)
-            try:
-                if now - path.stat().st_mtime < grace_s:
-                    continue
-            except OSError:
+            found = store.blobs.stat(digest)
+            if found is None or now - found[1] < grace_s:
                 continue
             report.bytes_freed += store.blobs.delete(digest)
             report.blobs_removed += 1

@@ -203,6 +203,14 @@ class BlobStore:
             raise ValueError(f"not a blob digest (32 lowercase hex chars): {digest!r}")
         return self._objects / digest[:2] / digest
 
+    def stat(self, digest: str) -> tuple[int, float] | None:
+        """(size, modification time) of a blob, or None if it is not there."""
+        try:
+            found = os.stat(self.path(digest))
+        except OSError:
+            return None
+        return found.st_size, found.st_mtime
+
     def exists(self, digest: str) -> bool:
         """True if a blob is stored under ``digest`` (its content is not checked)."""
         return os.path.isfile(self.path(digest))

@@ -28,6 +28,7 @@ from . import codecs
 from .blobs import BlobError, BlobStore, CorruptBlobError
 
 if TYPE_CHECKING:
+    from .fsblobs import FsBlobStore
     from .index import Index
 
 _BULK_LIMIT = 20_000  # entries read at once per run; above that, keys are looked up one by one
@@ -85,9 +86,16 @@ class Store:
 
     _open: dict[Path, Store] = {}
 
-    def __init__(self, home: str | os.PathLike[str]) -> None:
+    def __init__(self, home: str | os.PathLike[str], blobs: str = "") -> None:
         self.home = Path(home)
-        self.blobs = BlobStore(self.home)
+        self.blobs_uri = blobs
+        self.blobs: BlobStore | FsBlobStore
+        if blobs and "://" in blobs and not blobs.startswith("file://"):
+            from .fsblobs import FsBlobStore
+
+            self.blobs = FsBlobStore(blobs)
+        else:
+            self.blobs = BlobStore(blobs.removeprefix("file://") if blobs else self.home)
         self._index: Index | None = None
 
     @property
@@ -100,12 +108,21 @@ class Store:
         return self._index
 
     @classmethod
-    def at(cls, home: str | os.PathLike[str]) -> Store:
-        """The process-wide ``Store`` for a home (one per resolved path)."""
+    def at(cls, home: str | os.PathLike[str], blobs: str | None = None) -> Store:
+        """The process-wide ``Store`` for a home (one per resolved path).
+
+        ``blobs`` is where values go (default: configuration's ``blobs``, else
+        the home itself): a folder, or a filesystem URI such as
+        ``s3://bucket/prefix`` that every machine of a cluster can reach.
+        """
+        if blobs is None:
+            from sterna.core.config import setting
+
+            blobs = setting("blobs")
         path = Path(home).resolve()
         store = cls._open.get(path)
-        if store is None:
-            store = cls._open[path] = cls(path)
+        if store is None or store.blobs_uri != blobs:
+            store = cls._open[path] = cls(path, blobs)
         return store
 
     @contextmanager
@@ -200,7 +217,8 @@ class Store:
             from sterna.core.executors.shipping import remember
 
             table = self.blobs.open_table(stored.blob)
-            remember(table, str(self.blobs.path(stored.blob)))  # handed on by path, not copied
+            if isinstance(self.blobs, BlobStore):  # handed on by path, not copied
+                remember(table, str(self.blobs.path(stored.blob)))
             return table
         if codec == "file":
             return File(self._materialize_file(stored.blob, stored.name or stored.blob))
@@ -216,6 +234,11 @@ class Store:
         if not self.blobs.verify(blob):
             raise CorruptBlobError(f"blob {blob} is missing or does not match its digest")
         path = target or self.home / "files" / blob / name
+        if not isinstance(self.blobs, BlobStore):
+            if not (path.is_file() and digest_of_file(path) == blob):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.blobs.download(blob, path)
+            return path
         if not self._intact(path, blob):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -309,6 +332,12 @@ class Store:
             marks = ", ".join("?" for _ in keys)
             con.execute(f"UPDATE cache_entries SET hits = hits + 1, last_used = ? "
                         f"WHERE cache_key IN ({marks})", [_now(), *keys])
+
+
+def digest_of_file(path: Path) -> str:
+    from .fingerprint import digest_file
+
+    return digest_file(path)
 
 
 def _entry(row: dict[str, Any]) -> Entry:

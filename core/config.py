@@ -3,8 +3,9 @@
 Values come, in order of precedence, from ``sterna.configure(...)``, then the
 environment (``STERNA_PROJECT``, ``STERNA_DOMAIN``, ``STERNA_HOME``,
 ``STERNA_EXECUTOR``, ``STERNA_WORKERS``, ``STERNA_CPUS``, ``STERNA_MEMORY``,
-``STERNA_GPUS``, ``STERNA_RAY_ADDRESS``), then defaults. The environment is read when a value is
-asked for, not at import, so a test or a CLI flag that sets it late still wins.
+``STERNA_GPUS``, ``STERNA_RAY_ADDRESS``, ``STERNA_BLOBS``), then defaults. The
+environment is read when a value is asked for, not at import, so a test or a
+CLI flag that sets it late still wins.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _DEFAULTS = {
     "memory": "",
     "gpus": "",  # a count ("2") or GPU ids ("0,3"); default: CUDA_VISIBLE_DEVICES, nvidia-smi
     "ray_address": "",  # a Ray cluster to join (default: RAY_ADDRESS, else a local instance)
+    "blobs": "",  # where values are stored: a folder or a URI such as s3://bucket/prefix
 }
 _ENV = {key: f"STERNA_{key.upper()}" for key in _DEFAULTS}
 _overrides: dict[str, str] = {}
@@ -65,7 +67,7 @@ def configure(
     *, project: str | None = None, domain: str | None = None,
     home: str | os.PathLike[str] | None = None, executor: str | None = None,
     workers: int | None = None, cpus: float | str | None = None, memory: str | None = None,
-    gpus: int | str | None = None, ray_address: str | None = None,
+    gpus: int | str | None = None, ray_address: str | None = None, blobs: str | None = None,
 ) -> Config:
     """Set configuration for this process; arguments left out are unchanged.
 
@@ -73,11 +75,12 @@ def configure(
     ``home`` is the store root; ``executor`` the default for runs. ``workers``
     sizes the process executor's pool; ``cpus``, ``memory`` (``"16Gi"``) and
     ``gpus`` (a count, or ids ``"0,3"``) override the capacity it detects;
-    ``ray_address`` names a Ray cluster to join.
+    ``ray_address`` names a Ray cluster to join; ``blobs`` moves stored values
+    to a folder or filesystem URI (``s3://bucket/prefix``) every worker can reach.
     """
     given = {"project": project, "domain": domain, "executor": executor,
              "home": os.fspath(home) if home is not None else None, "memory": memory,
-             "ray_address": ray_address}
+             "ray_address": ray_address, "blobs": blobs}
     numbers = {"workers": workers, "cpus": cpus, "gpus": gpus}
     for key, number in numbers.items():
         if number is None:

@@ -185,8 +185,9 @@ class Scheduler:
         if gpus:
             environment["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
         items = [Item(job, job.work.inputs, job.work.info is not None) for job in jobs]
-        call = Call(task, items, task.config.timeout, environment, str(self.state.store.home),
-                    self.state.scratch, gpus)
+        store = self.state.store
+        call = Call(task, items, task.config.timeout, environment, str(store.home),
+                    self.state.scratch, gpus, store.blobs_uri)
         for job in jobs:
             if job.mapped is not None:
                 job.mapped.running += 1

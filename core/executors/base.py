@@ -59,6 +59,7 @@ class Call:
     home: str
     scratch: str = ""  # folder for tables handed between processes in this run
     gpus: tuple[int, ...] = ()
+    blobs: str = ""  # where blobs go when not under ``home`` (a folder or a URI)
 
 
 @dataclass(slots=True)

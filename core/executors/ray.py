@@ -48,17 +48,21 @@ class TaskActor:
 
     def run(self, token: int, payload: bytes | None, inputs: list[dict[str, Any]],
             cached: list[bool], timeout: float | None, environment: dict[str, str],
-            home: str, home_node: str) -> list[Outcome]:
-        """Run the calls; on the store's own machine, also write the cached outputs' blobs."""
+            home: str, home_node: str, blobs: str) -> list[Outcome]:
+        """Run the calls; write the cached outputs' blobs where this actor reaches the store.
+
+        That is on the driver's node, or anywhere when the blobs live at a URI
+        every node can reach (``s3://...``).
+        """
         from .payload import load_task
         from .worker import refuse_unsendable, run_call, without_stray_exceptions
 
         if payload is not None:
             self.tasks[token] = load_task(payload)
-        local = home_node == ray.get_runtime_context().get_node_id()
+        local = "://" in blobs or home_node == ray.get_runtime_context().get_node_id()
         items = [Item(None, values, store and local) for values, store in zip(inputs, cached)]
         outcomes = run_call(self.tasks[token], items, timeout=timeout,
-                            environment=environment, home=home)
+                            environment=environment, home=home, blobs=blobs)
         return refuse_unsendable(without_stray_exceptions(outcomes), cached, "Ray actor")
 
 
@@ -212,7 +216,8 @@ class RayExecutor:
             flight.deadline = time.monotonic() + call.timeout * len(call.items) + _GRACE_S
         ref = actor.handle.run.remote(token, send, [item.inputs for item in call.items],
                                       [item.store for item in call.items], call.timeout,
-                                      dict(call.environment), call.home, self.node)
+                                      dict(call.environment), call.home, self.node,
+                                      call.blobs)
         # Ray runs this callback on its own I/O thread, where calling Ray deadlocks:
         # it only hands the result to the collector thread.
         ref.future().add_done_callback(lambda done: self.results.put((actor, flight, done)))

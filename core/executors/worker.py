@@ -27,31 +27,36 @@ _stores: dict[str, Store] = {}
 
 
 def run_call(task: Task[..., Any], items: list[Item], *, timeout: float | None,
-             environment: dict[str, str], home: str) -> list[Outcome]:
+             environment: dict[str, str], home: str, blobs: str = "") -> list[Outcome]:
     """Run one attempt of each item; store the outputs of cached ones."""
     outcomes = []
     for item in items:
-        outcome = run_item(task, item, timeout=timeout, environment=environment)
+        try:
+            outcome = run_item(task, item, timeout=timeout, environment=environment)
+        except KeyboardInterrupt:  # raised by the task itself: a failure of that task
+            now = time.time()
+            outcome = Outcome(False, now, now, error="KeyboardInterrupt", retryable=False)
         if outcome.ok and item.store:
-            store_outputs(task, outcome, home)
+            store_outputs(task, outcome, home, blobs)
         outcomes.append(outcome)
     return outcomes
 
 
-def store_outputs(task: Task[..., Any], outcome: Outcome, home: str) -> None:
+def store_outputs(task: Task[..., Any], outcome: Outcome, home: str, blobs: str = "") -> None:
     """Write a cached call's outputs as blobs; on any problem leave it to the driver.
 
     The driver stores what a worker could not (and reports the reason), so a
     full disk or an unencodable value behaves as in the serial engine.
     """
+    from sterna.cache.blobs import BlobStore
     from sterna.cache.codec_base import EncodeError
     from sterna.cache.store import Store
 
     from .shipping import remember
 
-    store = _stores.get(home)
+    store = _stores.get(home + "\0" + blobs)
     if store is None:
-        store = _stores[home] = Store(home)
+        store = _stores[home + "\0" + blobs] = Store(home, blobs)
     began = time.perf_counter()
     assert outcome.outputs is not None
     try:
@@ -59,8 +64,8 @@ def store_outputs(task: Task[..., Any], outcome: Outcome, home: str) -> None:
         for name, value in outcome.outputs.items():
             prepared = store.prepare(task.interface.outputs[name], value)
             stored[name] = store.write(prepared)
-            if prepared.codec == "arrow":  # sent back as the blob itself, not a copy
-                remember(value, str(store.blobs.path(stored[name].blob)))
+            if prepared.codec == "arrow" and isinstance(store.blobs, BlobStore):
+                remember(value, str(store.blobs.path(stored[name].blob)))  # sent as that file
     except EncodeError as exc:  # as in the driver: the task fails, nothing is cached
         outcome.ok, outcome.retryable, outcome.outputs = False, False, None
         outcome.error = f"an output cannot be stored: {exc}"
@@ -169,14 +174,14 @@ def main() -> None:
             tasks[token] = _load(body, load_task)
             continue
         task = tasks[token]
-        inputs, stores, timeout, environment, home, scratch = shipping.loads(body)
+        inputs, stores, timeout, environment, home, scratch, blobs = shipping.loads(body)
         items = [Item(None, values, store) for values, store in zip(inputs, stores, strict=True)]
         if isinstance(task, str):  # the task could not be loaded here
             now = time.time()
             outcomes = [Outcome(False, now, now, error=task, retryable=False) for _ in items]
         else:
             outcomes = run_call(task, items, timeout=timeout, environment=environment,
-                                home=home)
+                                home=home, blobs=blobs)
         _reply(outgoing, sendable(outcomes, scratch))
 
 
