@@ -50,6 +50,8 @@ def run(target: Workflow[..., Any] | Task[..., Any], /, *, executor: str | None 
         graph = target.graph
     elif isinstance(target, Task):
         target.warn_if_deprecated()
+        if getattr(target, "is_map", False):  # lists mapped, single values fixed
+            target = target.for_inputs({**(inputs or {}), **kwargs})  # type: ignore[attr-defined]
         graph = target.as_graph()
     else:
         raise SternaError(f"sterna.run() needs a @workflow or @task, got {target!r}")

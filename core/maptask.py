@@ -29,6 +29,7 @@ from .records import FAILED, SUCCEEDED, NodeRecord
 from .task import Task
 
 if TYPE_CHECKING:
+    from .graph import Graph
     from .scheduler import Scheduler
 
 _BATCH_MAX = 64  # map items per round trip to a worker
@@ -93,15 +94,37 @@ class MapTask(Task[..., Any]):
         if args:
             raise InputError(f"{self.label}: pass inputs by keyword (x=[...]), not by position")
         given = {**self.bound, **kwargs}
-        fixed = self.fixed | {name for name, value in given.items()
-                              if name not in self.fixed and not self._is_mapped(name, value)}
-        fixed |= {name for name, param in self.inner.interface.inputs.items()
-                  if name not in given and not param.required}  # its default, for every item
-        variant = self._variant(frozenset(fixed))
+        variant = self.for_inputs(given)
         builder = active_builder()
         if builder is not None:
             return builder.add_task_call(variant, (), given)
         return Task.__call__(variant, **given)
+
+    def for_inputs(self, given: dict[str, Any]) -> MapTask:
+        """The map task whose interface fits these inputs: lists mapped, single values fixed.
+
+        Inputs left out that have defaults are fixed to them, for every item.
+        """
+        fixed = self.fixed | {name for name, value in given.items()
+                              if name not in self.fixed and not self._is_mapped(name, value)}
+        fixed |= {name for name, param in self.inner.interface.inputs.items()
+                  if name not in given and not param.required}
+        return self._variant(frozenset(fixed), self.bound)
+
+    def as_graph(self) -> Graph:
+        """The graph ``sterna.run(map_task(...))`` runs; ``partial`` inputs are constants."""
+        if self._graph is None:
+            from .graph import Const, Graph, InputRef, Node, NodeRef
+
+            free = {n: p for n, p in self.interface.inputs.items() if n not in self.bound}
+            bindings = {n: Const(self.bound[n]) if n in self.bound else InputRef(n)
+                        for n in self.interface.inputs}
+            node = Node(self.node_name, self, bindings)
+            outputs = {n: NodeRef(self.node_name, n) for n in self.interface.outputs}
+            interface = dataclasses.replace(self.interface, inputs=free)
+            self._graph = Graph.build(self.name, interface, {self.node_name: node}, outputs,
+                                      kind="task")
+        return self._graph
 
     def _is_mapped(self, name: str, value: Any) -> bool:
         """Whether an input is a list to map over (else one value given to every item)."""
@@ -118,12 +141,12 @@ class MapTask(Task[..., Any]):
             return True
         return bool(value) and all(_checks(param.stype, item) for item in value)
 
-    def _variant(self, fixed: frozenset[str]) -> MapTask:
+    def _variant(self, fixed: frozenset[str], bound: dict[str, Any]) -> MapTask:
         if fixed == self.fixed:
             return self
         known = self._variants.get(fixed)
         if known is None:
-            known = self._variants[fixed] = MapTask(self.inner, {}, fixed, self.concurrency,
+            known = self._variants[fixed] = MapTask(self.inner, bound, fixed, self.concurrency,
                                                     self.min_success_ratio)
         return known
 

@@ -41,7 +41,7 @@ def type_error(
     else:
         detail = f" ({reason})" if reason else ""
     message = f"{owner} {role} {name!r}: expected {expected}, got {got}{detail}"
-    quoted = re.match(r"^task '(.+)'$", owner)
+    quoted = re.match(r"^(?:map )?task '(.+)'$", owner)
     return TypeCheckError(message, task=quoted.group(1) if quoted else owner, argument=name,
                           expected=expected, got=got)
 

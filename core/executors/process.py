@@ -122,9 +122,9 @@ class ProcessPool:
             worker.busy = _Busy(future, len(call.items), now, deadline, call.timeout)
             try:
                 if token not in worker.tasks:
-                    worker.send.send_bytes(pickle.dumps(("task", token, payload)))
+                    worker.send.send_bytes(pickle.dumps(("task", token, 0, payload)))
                     worker.tasks.add(token)
-                worker.send.send_bytes(pickle.dumps(("call", token, body)))
+                worker.send.send_bytes(pickle.dumps(("call", token, len(call.items), body)))
             except OSError:  # it died while idle: the collector reports the call as lost
                 pass
         self._wake_write.send_bytes(b"")

@@ -30,9 +30,13 @@ def remember(table: Any, path: str) -> None:
 
 
 def file_of(table: Any) -> str | None:
-    """The file a table was mapped from (or written to), if this process knows one."""
+    """The file a table was mapped from (or written to), if this process knows one still there.
+
+    A run's scratch folder is deleted when the run ends; a table the caller keeps
+    (a workflow input used again) is then written anew by the next run.
+    """
     known = _mapped.get(id(table))
-    if known is not None and known[0]() is table:
+    if known is not None and known[0]() is table and os.path.exists(known[1]):
         return known[1]
     return None
 

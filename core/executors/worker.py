@@ -169,12 +169,16 @@ def main() -> None:
             message = incoming.recv_bytes()
         except (EOFError, OSError):
             return
-        kind, token, body = pickle.loads(message)
+        kind, token, count, body = pickle.loads(message)
         if kind == "task":
             tasks[token] = _load(body, load_task)
             continue
         task = tasks[token]
-        inputs, stores, timeout, environment, home, scratch, blobs = shipping.loads(body)
+        try:
+            inputs, stores, timeout, environment, home, scratch, blobs = shipping.loads(body)
+        except Exception as exc:  # e.g. a table file that is gone: the call fails, not us
+            _reply(outgoing, shipping.dumps([_unreadable(exc)] * count, ""))
+            continue
         items = [Item(None, values, store) for values, store in zip(inputs, stores, strict=True)]
         if isinstance(task, str):  # the task could not be loaded here
             now = time.time()
@@ -183,6 +187,13 @@ def main() -> None:
             outcomes = run_call(task, items, timeout=timeout, environment=environment,
                                 home=home, blobs=blobs)
         _reply(outgoing, sendable(outcomes, scratch))
+
+
+def _unreadable(exc: Exception) -> Outcome:
+    now = time.time()
+    return Outcome(False, now, now, retryable=False,
+                   error=f"its inputs cannot be read in the worker process: "
+                         f"{type(exc).__name__}: {exc}")
 
 
 def _load(payload: bytes, load_task: Any) -> Any:
