@@ -111,6 +111,17 @@ def workers_setting() -> int | None:
     return int(text)
 
 
+def snapshot() -> dict[str, str]:
+    """Every effective setting, to apply in a worker (a run started inside a task sees them)."""
+    return {key: setting(key) for key in _DEFAULTS}
+
+
+def apply(settings: dict[str, str]) -> None:
+    """Make ``settings`` this process's configuration (a worker, before each call)."""
+    _overrides.clear()
+    _overrides.update(settings)
+
+
 def reset() -> None:
     """Drop every ``configure()`` override (tests use this)."""
     _overrides.clear()

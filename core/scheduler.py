@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import config
 from .admission import Admission, Grant
 from .cachedrun import Deferred
 from .errors import SternaError
@@ -58,6 +59,7 @@ class Scheduler:
         self.queue: deque[Job] = deque()
         self.flight: dict[Future[list[Outcome]], tuple[list[Job], Grant | None]] = {}
         self.failure: BaseException | None = None
+        self.settings = config.snapshot()
         self.deferred: dict[str, list[Callable[[], None]]] = {}
         self.sorter = self.graph.sorter()
         self.rank = {node_id: i for i, node_id in enumerate(self.graph.order)}
@@ -187,7 +189,7 @@ class Scheduler:
         items = [Item(job, job.work.inputs, job.work.info is not None) for job in jobs]
         store = self.state.store
         call = Call(task, items, task.config.timeout, environment, str(store.home),
-                    self.state.scratch, gpus, store.blobs_uri)
+                    self.state.scratch, gpus, store.blobs_uri, self.settings)
         for job in jobs:
             if job.mapped is not None:
                 job.mapped.running += 1

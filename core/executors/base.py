@@ -60,6 +60,7 @@ class Call:
     scratch: str = ""  # folder for tables handed between processes in this run
     gpus: tuple[int, ...] = ()
     blobs: str = ""  # where blobs go when not under ``home`` (a folder or a URI)
+    settings: dict[str, str] = field(default_factory=dict)  # the driver's configuration
 
 
 @dataclass(slots=True)

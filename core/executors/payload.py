@@ -55,14 +55,48 @@ def task_payload(task: Task[..., Any]) -> bytes:
 
     if module not in ("__main__", "") and module in sys.modules and not importable(module):
         cloudpickle.register_pickle_by_value(sys.modules[module])
-    return cloudpickle.dumps(("value", task))
+    _fix_versions(task)
+    return cloudpickle.dumps(("value", task, task.fn.__code__.co_filename))
+
+
+def _fix_versions(task: Task[..., Any]) -> None:
+    """Compute the versions of the task and of the tasks it refers to, here in the driver.
+
+    They travel inside the tasks, so a run a task starts in its worker keys the
+    cache exactly as the driver does (a function sent by value could not be
+    fingerprinted the same way there).
+    """
+    from sterna.cache.registry import task_version
+
+    from ..task import Task
+
+    fn = task.fn
+    found = [task]
+    names = getattr(fn.__code__, "co_names", ())
+    found += [fn.__globals__.get(name) for name in names]
+    found += [cell.cell_contents for cell in fn.__closure__ or () if _filled(cell)]
+    for item in found:
+        if isinstance(item, Task):
+            task_version(item)
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 - an empty cell raises
+    except ValueError:
+        return False
+    return True
 
 
 def load_task(payload: bytes) -> Task[..., Any]:
     """The task a payload describes (imports its module when sent by name)."""
     kind, *rest = pickle.loads(payload)
     if kind == "value":
-        return rest[0]  # type: ignore[no-any-return]
+        task, filename = rest
+        code = task.fn.__code__
+        if code.co_filename != filename:  # tracebacks then show the task's file and lines
+            task.fn.__code__ = code.replace(co_filename=filename)
+        return task  # type: ignore[no-any-return]
     module, qualname = rest
     found: Any = importlib.import_module(module)
     for part in qualname.split("."):

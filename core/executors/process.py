@@ -108,7 +108,7 @@ class ProcessPool:
             body = shipping.dumps(([item.inputs for item in call.items],
                                    [item.store for item in call.items], call.timeout,
                                    dict(call.environment), call.home, call.scratch,
-                                   call.blobs),
+                                   call.blobs, call.settings),
                                   call.scratch)
         except Exception as exc:  # the call fails, with the reason
             future.set_result(_failed(call, f"it cannot be sent to a worker process: "

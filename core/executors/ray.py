@@ -48,15 +48,18 @@ class TaskActor:
 
     def run(self, token: int, payload: bytes | None, inputs: list[dict[str, Any]],
             cached: list[bool], timeout: float | None, environment: dict[str, str],
-            home: str, home_node: str, blobs: str) -> list[Outcome]:
+            home: str, home_node: str, blobs: str, settings: dict[str, str],
+            ) -> list[Outcome]:
         """Run the calls; write the cached outputs' blobs where this actor reaches the store.
 
         That is on the driver's node, or anywhere when the blobs live at a URI
         every node can reach (``s3://...``).
         """
+        from .. import config
         from .payload import load_task
         from .worker import refuse_unsendable, run_call, without_stray_exceptions
 
+        config.apply(settings)
         if payload is not None:
             self.tasks[token] = load_task(payload)
         local = "://" in blobs or home_node == ray.get_runtime_context().get_node_id()
@@ -217,7 +220,7 @@ class RayExecutor:
         ref = actor.handle.run.remote(token, send, [item.inputs for item in call.items],
                                       [item.store for item in call.items], call.timeout,
                                       dict(call.environment), call.home, self.node,
-                                      call.blobs)
+                                      call.blobs, call.settings)
         # Ray runs this callback on its own I/O thread, where calling Ray deadlocks:
         # it only hands the result to the collector thread.
         ref.future().add_done_callback(lambda done: self.results.put((actor, flight, done)))

@@ -156,6 +156,7 @@ def main() -> None:
     """Serve calls over two pipes until the driver closes them."""
     from multiprocessing.connection import Connection
 
+    from .. import config
     from . import shipping
     from .payload import load_task
 
@@ -175,7 +176,8 @@ def main() -> None:
             continue
         task = tasks[token]
         try:
-            inputs, stores, timeout, environment, home, scratch, blobs = shipping.loads(body)
+            (inputs, stores, timeout, environment, home, scratch, blobs,
+             settings) = shipping.loads(body)
         except Exception as exc:  # e.g. a table file that is gone: the call fails, not us
             _reply(outgoing, shipping.dumps([_unreadable(exc)] * count, ""))
             continue
@@ -184,6 +186,7 @@ def main() -> None:
             now = time.time()
             outcomes = [Outcome(False, now, now, error=task, retryable=False) for _ in items]
         else:
+            config.apply(settings)
             outcomes = run_call(task, items, timeout=timeout, environment=environment,
                                 home=home, blobs=blobs)
         _reply(outgoing, sendable(outcomes, scratch))

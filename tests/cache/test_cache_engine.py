@@ -1,7 +1,8 @@
 """The engine with the cache: hits and misses, keys, early cutoff, lazy loads, repair, records.
 
-Every test runs real workflows against the per-test store (``STERNA_HOME`` from conftest)
-and counts task calls with lists the tasks append to.
+Every test runs real workflows, on every executor, against the per-test store
+(``STERNA_HOME`` from conftest) and counts task calls with ``Calls``: lists kept in a
+file, so a task appends to them from whatever process it runs in.
 """
 
 import contextlib
@@ -21,12 +22,15 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from executor_support import Calls
 from mapping_support import assert_table_maps_file
 
 import sterna
 from sterna import Directory, File, SternaError, SternaWarning, TypeCheckError
 from sterna.cache.store import Store
 from sterna.core import config
+
+pytestmark = pytest.mark.usefixtures("executor")
 
 # -- helpers ----------------------------------------------------------------------------------
 
@@ -97,8 +101,8 @@ def _table(n: int = 5, offset: int = 0) -> pa.Table:
 # -- hits, misses, uncached tasks -------------------------------------------------------------
 
 
-def test_second_run_hits_every_cached_task_and_runs_the_uncached_one() -> None:
-    calls: list[str] = []
+def test_second_run_hits_every_cached_task_and_runs_the_uncached_one(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def load(n: int) -> pa.Table:
@@ -132,8 +136,8 @@ def test_second_run_hits_every_cached_task_and_runs_the_uncached_one() -> None:
     assert second.nodes["load"].cache.key == first.nodes["load"].cache.key
 
 
-def test_running_a_single_cached_task_hits_the_second_time() -> None:
-    calls: list[int] = []
+def test_running_a_single_cached_task_hits_the_second_time(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def square(x: int) -> int:
@@ -147,8 +151,8 @@ def test_running_a_single_cached_task_hits_the_second_time() -> None:
     assert _statuses(again) == {"square": "hit"}
 
 
-def test_calling_a_workflow_like_a_function_uses_the_cache() -> None:
-    calls: list[int] = []
+def test_calling_a_workflow_like_a_function_uses_the_cache(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def inc(x: int) -> int:
@@ -167,30 +171,30 @@ def test_calling_a_workflow_like_a_function_uses_the_cache() -> None:
 # -- the key -----------------------------------------------------------------------------------
 
 
-def test_ignored_input_still_hits_other_input_misses() -> None:
-    calls: list[tuple[int, bool]] = []
+def test_ignored_input_still_hits_other_input_misses(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True, cache_ignore_input_vars=("verbose",))
     def work(x: int, verbose: bool) -> int:
-        calls.append((x, verbose))
+        calls.append([x, verbose])
         return x * 10
 
     first = sterna.run(work, x=1, verbose=False)
     ignored_changed = sterna.run(work, x=1, verbose=True)
     assert _statuses(ignored_changed) == {"work": "hit"}
     assert ignored_changed.outputs == 10
-    assert calls == [(1, False)]
+    assert calls == [[1, False]]
 
     other_changed = sterna.run(work, x=2, verbose=False)
     assert _statuses(other_changed) == {"work": "miss"}
     assert other_changed.outputs == 20
-    assert calls == [(1, False), (2, False)]
+    assert calls == [[1, False], [2, False]]
     assert first.nodes["work"].cache.key == ignored_changed.nodes["work"].cache.key
     assert other_changed.nodes["work"].cache.key != first.nodes["work"].cache.key
 
 
-def test_dict_insertion_order_does_not_change_the_key() -> None:
-    calls: list[dict[str, int]] = []
+def test_dict_insertion_order_does_not_change_the_key(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def weigh(d: dict[str, int]) -> int:
@@ -206,8 +210,8 @@ def test_dict_insertion_order_does_not_change_the_key() -> None:
     assert len(calls) == 2
 
 
-def test_int_and_float_inputs_coerced_to_the_same_value_share_an_entry() -> None:
-    calls: list[float] = []
+def test_int_and_float_inputs_coerced_to_the_same_value_share_an_entry(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def halve(x: float) -> float:
@@ -230,8 +234,8 @@ def test_int_and_float_inputs_coerced_to_the_same_value_share_an_entry() -> None
     assert calls == [3.0, 3.5]
 
 
-def test_the_key_includes_task_name_and_interface() -> None:
-    calls: list[str] = []
+def test_the_key_includes_task_name_and_interface(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     def make(name: str, returns_float: bool) -> sterna.Task[..., Any]:
         if returns_float:
@@ -256,8 +260,8 @@ def test_the_key_includes_task_name_and_interface() -> None:
 # -- early cutoff -------------------------------------------------------------------------------
 
 
-def test_upstream_recomputing_identical_output_leaves_downstream_hitting() -> None:
-    calls: list[str] = []
+def test_upstream_recomputing_identical_output_leaves_downstream_hitting(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     def upstream(version: str) -> sterna.Task[..., Any]:
         @sterna.task(name="cutoff.load", cache=True, cache_version=version)
@@ -284,8 +288,8 @@ def test_upstream_recomputing_identical_output_leaves_downstream_hitting() -> No
     assert bumped.outputs == 4
 
 
-def test_uncached_upstream_with_identical_output_leaves_downstream_hitting() -> None:
-    calls: list[str] = []
+def test_uncached_upstream_with_identical_output_leaves_downstream_hitting(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task
     def produce(n: int) -> pa.Table:
@@ -314,8 +318,8 @@ def test_uncached_upstream_with_identical_output_leaves_downstream_hitting() -> 
     assert different.outputs == 6
 
 
-def test_upstream_recomputing_different_output_makes_downstream_miss() -> None:
-    calls: list[str] = []
+def test_upstream_recomputing_different_output_makes_downstream_miss(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     def upstream(version: str, value: int) -> sterna.Task[..., Any]:
         @sterna.task(name="cutoff2.base", cache=True, cache_version=version)
@@ -369,7 +373,7 @@ def test_explicit_cache_version_is_used_as_is() -> None:
 # -- lazy loading -------------------------------------------------------------------------------
 
 
-def _chain(calls: list[str], last_version: str) -> sterna.Workflow[..., Any]:
+def _chain(calls: Calls, last_version: str) -> sterna.Workflow[..., Any]:
     @sterna.task(name="lazy.first", cache=True, cache_version="1")
     def first(n: int) -> pa.Table:
         calls.append("first")
@@ -392,8 +396,8 @@ def _chain(calls: list[str], last_version: str) -> sterna.Workflow[..., Any]:
     return chain
 
 
-def test_all_hit_run_never_reads_intermediate_blobs() -> None:
-    calls: list[str] = []
+def test_all_hit_run_never_reads_intermediate_blobs(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
     first_run = sterna.run(_chain(calls, "1"), n=6)
     expected = first_run.outputs
     store = _store()
@@ -408,8 +412,9 @@ def test_all_hit_run_never_reads_intermediate_blobs() -> None:
     assert not (_home() / "quarantine").exists() or not any((_home() / "quarantine").iterdir())
 
 
-def test_a_downstream_miss_notices_a_missing_intermediate_blob_and_recomputes_it() -> None:
-    calls: list[str] = []
+def test_a_downstream_miss_notices_a_missing_intermediate_blob_and_recomputes_it(
+        tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
     first_run = sterna.run(_chain(calls, "1"), n=6)
     middle_blob = _blob_of(first_run, "middle")
     _store().blobs.path(middle_blob).unlink()
@@ -434,8 +439,9 @@ def test_a_downstream_miss_notices_a_missing_intermediate_blob_and_recomputes_it
 
 @pytest.mark.parametrize("damage", sorted(CORRUPTIONS))
 @pytest.mark.parametrize("kind", ["table", "int"])
-def test_a_damaged_output_blob_is_quarantined_and_recomputed(damage: str, kind: str) -> None:
-    calls: list[int] = []
+def test_a_damaged_output_blob_is_quarantined_and_recomputed(damage: str, kind: str,
+                                                             tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     if kind == "table":
         @sterna.task(cache=True)
@@ -453,7 +459,10 @@ def test_a_damaged_output_blob_is_quarantined_and_recomputed(damage: str, kind: 
         return make(n=n)
 
     first = sterna.run(wf, n=8)
-    expected = first.outputs
+    # Built anew, not first.outputs: a table output may be a mapping of the very blob damaged
+    # below (a worker hands its stored output back as the blob itself).
+    expected = _table(8) if kind == "table" else 8 * 1_000_003
+    assert first.outputs == expected
     blob = _blob_of(first, "make")
     path = _store().blobs.path(blob)
     CORRUPTIONS[damage](path)
@@ -496,8 +505,8 @@ def test_a_table_loaded_from_the_cache_is_memory_mapped() -> None:
 # -- run-level switches -----------------------------------------------------------------------
 
 
-def test_overwrite_cache_recomputes_and_replaces_the_entry() -> None:
-    calls: list[int] = []
+def test_overwrite_cache_recomputes_and_replaces_the_entry(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def stamp(x: int) -> int:
@@ -525,8 +534,8 @@ def test_overwrite_cache_recomputes_and_replaces_the_entry() -> None:
     assert per_key == [(later.nodes["stamp"].cache.key, 1)]
 
 
-def test_cache_false_runs_everything_and_writes_nothing() -> None:
-    calls: list[str] = []
+def test_cache_false_runs_everything_and_writes_nothing(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def a(x: int) -> int:
@@ -561,8 +570,9 @@ def test_cache_false_runs_everything_and_writes_nothing() -> None:
 # -- failures cache nothing ---------------------------------------------------------------------
 
 
-def test_a_wrong_workflow_input_type_fails_before_anything_runs_or_is_cached() -> None:
-    calls: list[int] = []
+def test_a_wrong_workflow_input_type_fails_before_anything_runs_or_is_cached(
+        tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def inc(x: int) -> int:
@@ -585,8 +595,8 @@ def test_a_wrong_workflow_input_type_fails_before_anything_runs_or_is_cached() -
     assert _entries() == []
 
 
-def test_a_wrong_value_between_tasks_fails_and_caches_nothing_for_it() -> None:
-    calls: list[str] = []
+def test_a_wrong_value_between_tasks_fails_and_caches_nothing_for_it(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def broken(x: int) -> int:
@@ -612,8 +622,9 @@ def test_a_wrong_value_between_tasks_fails_and_caches_nothing_for_it() -> None:
 
 
 @pytest.mark.parametrize("what", ["lambda", "generator"])
-def test_an_output_that_cannot_be_stored_fails_the_task_and_caches_nothing(what: str) -> None:
-    calls: list[str] = []
+def test_an_output_that_cannot_be_stored_fails_the_task_and_caches_nothing(
+        what: str, tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def produce(x: int) -> typing.Any:
@@ -647,7 +658,7 @@ def test_an_output_that_cannot_be_stored_fails_the_task_and_caches_nothing(what:
 
 
 def test_a_file_output_survives_the_deletion_of_its_original(tmp_path: Path) -> None:
-    calls: list[str] = []
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def write(folder: str, text: str) -> File:
@@ -678,7 +689,7 @@ def test_a_file_output_survives_the_deletion_of_its_original(tmp_path: Path) -> 
 
 
 def test_a_directory_output_survives_the_deletion_of_its_original(tmp_path: Path) -> None:
-    calls: list[int] = []
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def build(folder: str, n: int) -> Directory:
@@ -754,8 +765,8 @@ def test_cache_records_carry_timings_savings_and_sizes() -> None:
 # -- more about keys and runs ---------------------------------------------------------------------
 
 
-def test_a_table_input_is_keyed_by_its_data_not_its_chunking() -> None:
-    calls: list[int] = []
+def test_a_table_input_is_keyed_by_its_data_not_its_chunking(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def rows(t: pa.Table) -> int:
@@ -772,7 +783,7 @@ def test_a_table_input_is_keyed_by_its_data_not_its_chunking() -> None:
 
 
 def test_a_file_input_is_keyed_by_its_content_not_its_path(tmp_path: Path) -> None:
-    calls: list[str] = []
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def size(f: File) -> int:
@@ -791,8 +802,8 @@ def test_a_file_input_is_keyed_by_its_content_not_its_path(tmp_path: Path) -> No
     assert len(calls) == 2
 
 
-def test_a_key_computed_earlier_in_the_same_run_is_not_computed_again() -> None:
-    calls: list[int] = []
+def test_a_key_computed_earlier_in_the_same_run_is_not_computed_again(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def expensive(x: int) -> int:
@@ -813,9 +824,10 @@ def test_a_key_computed_earlier_in_the_same_run_is_not_computed_again() -> None:
     assert sorted(r.cache_status for r in run.nodes.values() if r.cache) == ["hit", "miss"]
 
 
-def test_a_failed_run_keeps_the_entries_of_the_tasks_that_finished() -> None:
-    calls: list[str] = []
-    broken = [True]
+def test_a_failed_run_keeps_the_entries_of_the_tasks_that_finished(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
+    broken = tmp_path / "broken"  # a flag every process sees: the task fails while it exists
+    broken.touch()
 
     @sterna.task(cache=True)
     def prepare(x: int) -> int:
@@ -825,7 +837,7 @@ def test_a_failed_run_keeps_the_entries_of_the_tasks_that_finished() -> None:
     @sterna.task(cache=True)
     def fragile(y: int) -> int:
         calls.append("fragile")
-        if broken[0]:
+        if broken.exists():
             raise RuntimeError("not yet")
         return y * 2
 
@@ -836,15 +848,15 @@ def test_a_failed_run_keeps_the_entries_of_the_tasks_that_finished() -> None:
     with pytest.raises(sterna.TaskFailedError, match="not yet"):
         sterna.run(wf, x=1)
     assert [e["task"].rsplit(".", 1)[-1] for e in _entries()] == ["prepare"]
-    broken[0] = False
+    broken.unlink()
     fixed = sterna.run(wf, x=1)
     assert _statuses(fixed) == {"prepare": "hit", "fragile": "miss"}
     assert fixed.outputs == 4
     assert calls == ["prepare", "fragile", "fragile"]
 
 
-def test_every_missing_intermediate_blob_is_recomputed_in_turn() -> None:
-    calls: list[str] = []
+def test_every_missing_intermediate_blob_is_recomputed_in_turn(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
     first_run = sterna.run(_chain(calls, "1"), n=6)
     blobs = {node_id: _blob_of(first_run, node_id) for node_id in ("first", "middle")}
     for blob in blobs.values():
@@ -862,7 +874,7 @@ def test_every_missing_intermediate_blob_is_recomputed_in_turn() -> None:
 
 
 def test_editing_a_file_returned_by_a_hit_does_not_poison_later_hits(tmp_path: Path) -> None:
-    calls: list[str] = []
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def write(folder: str) -> File:
@@ -909,6 +921,27 @@ def test_a_file_added_to_a_directory_returned_by_a_hit_does_not_show_in_later_hi
     assert names == ["a.txt"]
 
 
+def test_a_run_nested_in_a_task_uses_the_store_of_the_driver(tmp_path: Path) -> None:
+    """Configuration is read when used: a run started inside a task sees this test's store."""
+    calls = Calls(tmp_path / "calls.jsonl")
+
+    @sterna.task(cache=True)
+    def inner(x: int) -> int:
+        calls.append(x)
+        return x * 2
+
+    @sterna.task
+    def outer(x: int) -> int:
+        return sterna.run(inner, x=x, executor="serial").outputs
+
+    assert sterna.run(outer, x=3).outputs == 6
+    assert [e["task"] for e in _entries()] == [inner.name]
+    again = sterna.run(inner, x=3)
+    assert _statuses(again) == {"inner": "hit"}
+    assert again.outputs == 6
+    assert calls == [3]
+
+
 # -- values of every kind come back equal ---------------------------------------------------------
 
 
@@ -940,8 +973,8 @@ ROUND_TRIPS: list[tuple[str, Any, Any]] = [
 @pytest.mark.parametrize(("label", "annotation", "value"), ROUND_TRIPS,
                          ids=[r[0] for r in ROUND_TRIPS])
 def test_a_hit_returns_a_value_equal_to_the_computed_one(label: str, annotation: Any,
-                                                         value: Any) -> None:
-    calls: list[str] = []
+                                                         value: Any, tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     def produce(seed: int):  # type: ignore[no-untyped-def]
         calls.append(label)
@@ -961,8 +994,8 @@ def test_a_hit_returns_a_value_equal_to_the_computed_one(label: str, annotation:
 # -- consistency when a hit has to be recomputed --------------------------------------------------
 
 
-def test_a_hit_feeding_a_list_input_of_a_hit_is_not_read() -> None:
-    calls: list[str] = []
+def test_a_hit_feeding_a_list_input_of_a_hit_is_not_read(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(cache=True)
     def part(n: int) -> pa.Table:
@@ -988,8 +1021,8 @@ def test_a_hit_feeding_a_list_input_of_a_hit_is_not_read() -> None:
     assert calls == ["part 2", "part 3", "combine"]
 
 
-def test_a_recomputed_upstream_value_is_what_the_downstream_key_is_made_of() -> None:
-    calls: list[str] = []
+def test_a_recomputed_upstream_value_is_what_the_downstream_key_is_made_of(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(name="drift.source", cache=True, cache_version="1")
     def source(x: int) -> int:

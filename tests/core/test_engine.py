@@ -1,11 +1,14 @@
-"""The serial engine on runs that succeed: Run records, inputs, executors, data hand-off."""
+"""The engine on runs that succeed, on every executor: Run records, inputs, executors,
+data hand-off."""
 
 import os
 import time
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pytest
+from executor_support import Calls
 
 import sterna
 from sterna import (
@@ -17,6 +20,8 @@ from sterna import (
     SternaError,
     TypeCheckError,
 )
+
+pytestmark = pytest.mark.usefixtures("executor")
 
 # -- module-level tasks and workflows ---------------------------------------------------------
 
@@ -76,13 +81,13 @@ def float_wf(x: int, y: float) -> float:
 # -- outputs ----------------------------------------------------------------------------------
 
 
-def test_single_output_run_record() -> None:
+def test_single_output_run_record(executor: str) -> None:
     run = sterna.run(single_wf, x=5)
     assert isinstance(run, Run)
     assert run.outputs == 20
     assert run.outputs_by_name == {"o0": 20}
     assert run.status == "succeeded"
-    assert run.executor == "serial"
+    assert run.executor == executor
     assert run.name == single_wf.name
     assert run.inputs == {"x": 5}
     assert run.end >= run.start
@@ -116,8 +121,8 @@ def test_namedtuple_outputs() -> None:
     assert run.outputs_by_name == {"total": 6, "label": "3 items"}
 
 
-def test_no_outputs_gives_none() -> None:
-    seen: list[int] = []
+def test_no_outputs_gives_none(tmp_path: Path) -> None:
+    seen = Calls(tmp_path / "seen.jsonl")
 
     @sterna.task
     def sink(x: int) -> None:
@@ -247,7 +252,7 @@ def test_inputs_dict_form() -> None:
     assert run.inputs == {"a": 10, "b": 3}
 
 
-def test_inputs_dict_allows_input_named_executor() -> None:
+def test_inputs_dict_allows_input_named_executor(executor: str) -> None:
     @sterna.task
     def shout(executor: str) -> str:
         return executor.upper()
@@ -259,11 +264,11 @@ def test_inputs_dict_allows_input_named_executor() -> None:
     run = sterna.run(clash, inputs={"executor": "abc"})
     assert run.outputs == "ABC"
     assert run.inputs == {"executor": "abc"}
-    assert run.executor == "serial"
+    assert run.executor == executor
 
 
-def test_missing_workflow_input() -> None:
-    calls: list[int] = []
+def test_missing_workflow_input(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task
     def count(x: int) -> int:
@@ -291,8 +296,8 @@ def test_unknown_workflow_input() -> None:
     assert "'z'" in message
 
 
-def test_wrong_typed_workflow_input_fails_before_any_task() -> None:
-    calls: list[object] = []
+def test_wrong_typed_workflow_input_fails_before_any_task(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task
     def first(x: int) -> int:
@@ -343,10 +348,10 @@ def test_unknown_executor_name() -> None:
     assert "serial" in str(info.value)
 
 
-def test_executor_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STERNA_EXECUTOR", "serial")
+def test_executor_from_environment(monkeypatch: pytest.MonkeyPatch, executor: str) -> None:
+    monkeypatch.setenv("STERNA_EXECUTOR", executor)
     run = sterna.run(single_wf, x=2)
-    assert run.executor == "serial"
+    assert run.executor == executor
     assert run.outputs == 8
 
 
@@ -369,23 +374,23 @@ def test_process_executor_from_environment(monkeypatch: pytest.MonkeyPatch) -> N
     assert (run.executor, run.outputs) == ("serial", 8)
 
 
-def test_configure_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_configure_executor(monkeypatch: pytest.MonkeyPatch, executor: str) -> None:
     monkeypatch.setenv("STERNA_EXECUTOR", "bogus")
-    config = sterna.configure(executor="serial")
-    assert config.executor == "serial"
+    config = sterna.configure(executor=executor)
+    assert config.executor == executor
     run = sterna.run(single_wf, x=1)
-    assert run.executor == "serial"
+    assert run.executor == executor
     assert run.outputs == 4
 
 
-def test_configure_rejects_unknown_executor() -> None:
+def test_configure_rejects_unknown_executor(executor: str) -> None:
     with pytest.raises(ConfigError) as info:
         sterna.configure(executor="bogus")
     assert "'bogus'" in str(info.value)
     with pytest.raises(ConfigError):
         sterna.configure(executor="")
     # the rejected value was not kept
-    assert sterna.run(single_wf, x=1).executor == "serial"
+    assert sterna.run(single_wf, x=1).executor == executor
 
 
 def test_configured_executor_is_used_by_runs_and_calls() -> None:
@@ -401,6 +406,34 @@ def _first_buffer_address(table: pa.Table) -> int:
     return table.column(0).chunk(0).buffers()[1].address
 
 
+def _rich_table(n: int) -> pa.Table:
+    """A table whose schema carries metadata, nulls, nested and timezone-aware types."""
+    schema = pa.schema(
+        [pa.field("a", pa.int64(), nullable=False, metadata={"unit": "count"}),
+         pa.field("b", pa.float32()),
+         pa.field("s", pa.string()),
+         pa.field("ts", pa.timestamp("ms", tz="UTC")),
+         pa.field("tags", pa.list_(pa.string()))],
+        metadata={"origin": "contract-test"})
+    whole = pa.table({"a": list(range(n)),
+                      "b": [i / 4 for i in range(n)],
+                      "s": [None if i % 3 == 0 else f"s{i}" for i in range(n)],
+                      "ts": [i * 1000 for i in range(n)],
+                      "tags": [[f"t{i}"] * (i % 3) for i in range(n)]}, schema=schema)
+    return pa.concat_tables([whole.slice(0, n // 2), whole.slice(n // 2)])  # two chunks
+
+
+def _describe(table: pa.Table) -> dict[str, object]:
+    """What a task saw of a table, as JSON: its full schema and every value."""
+    return {"schema": table.schema.to_string(show_field_metadata=True,
+                                             show_schema_metadata=True),
+            "rows": table.num_rows,
+            "values": {name: [str(v) for v in column.to_pylist()]
+                       for name, column in zip(table.column_names, table.columns, strict=True)}}
+
+
+# Object identity of the tables only exists inside the driver process.
+@pytest.mark.executors("serial")
 def test_arrow_table_passed_between_tasks_without_copy() -> None:
     produced: list[pa.Table] = []
     received: list[pa.Table] = []
@@ -438,6 +471,45 @@ def test_arrow_table_passed_between_tasks_without_copy() -> None:
     assert run.outputs[1] is original
 
 
+def test_arrow_table_handed_between_tasks_keeps_values_and_schema(tmp_path: Path) -> None:
+    seen = Calls(tmp_path / "seen.jsonl")
+
+    @sterna.task
+    def make(n: int) -> pa.Table:
+        return _rich_table(n)
+
+    @sterna.task
+    def consume(t: pa.Table) -> int:
+        seen.append(["consume", _describe(t)])
+        return t.num_rows
+
+    @sterna.task
+    def passthrough(t: pa.Table) -> pa.Table:
+        seen.append(["passthrough", _describe(t)])
+        return t
+
+    @sterna.workflow
+    def tables(n: int) -> tuple[int, pa.Table]:
+        t = make(n=n)
+        return consume(t=t), passthrough(t=t)
+
+    expected = _rich_table(1000)
+    run = sterna.run(tables, n=1000)
+    assert run.outputs_by_name["o0"] == 1000
+    assert sorted(name for name, _ in seen) == ["consume", "passthrough"]
+    for _, description in seen:
+        assert description == _describe(expected)
+    out = run.outputs[1]
+    assert isinstance(out, pa.Table)
+    assert out.equals(expected)
+    assert out.schema.equals(expected.schema, check_metadata=True)
+    assert out.schema.metadata == {b"origin": b"contract-test"}
+    assert out.schema.field("a").metadata == {b"unit": b"count"}
+    assert run.outputs_by_name["o1"] is out
+
+
+# The table a task receives is the caller's very object only in the driver process.
+@pytest.mark.executors("serial")
 def test_arrow_table_workflow_input_is_not_copied() -> None:
     received: list[pa.Table] = []
 
@@ -458,11 +530,31 @@ def test_arrow_table_workflow_input_is_not_copied() -> None:
     assert _first_buffer_address(run.outputs) == _first_buffer_address(table)
 
 
+def test_arrow_table_workflow_input_reaches_the_task_intact(tmp_path: Path) -> None:
+    seen = Calls(tmp_path / "seen.jsonl")
+
+    @sterna.task
+    def keep(t: pa.Table) -> pa.Table:
+        seen.append(_describe(t))
+        return t
+
+    @sterna.workflow
+    def table_in(t: pa.Table) -> pa.Table:
+        return keep(t=t)
+
+    table = _rich_table(50)
+    run = sterna.run(table_in, t=table)
+    assert seen == [_describe(table)]
+    assert run.inputs["t"] is table  # the run records the caller's input as given
+    assert run.outputs.equals(table)
+    assert run.outputs.schema.equals(table.schema, check_metadata=True)
+
+
 # -- dependency order -------------------------------------------------------------------------
 
 
-def test_data_dependencies_run_in_order() -> None:
-    order: list[str] = []
+def test_data_dependencies_run_in_order(tmp_path: Path) -> None:
+    order = Calls(tmp_path / "order.jsonl")
 
     @sterna.task
     def load(tag: str) -> int:
@@ -497,8 +589,8 @@ def test_data_dependencies_run_in_order() -> None:
     assert records["combine"].start >= max(records["load"].end, records["load-2"].end)
 
 
-def test_explicit_ordering_is_respected() -> None:
-    order: list[str] = []
+def test_explicit_ordering_is_respected(tmp_path: Path) -> None:
+    order = Calls(tmp_path / "order.jsonl")
 
     @sterna.task
     def step(name: str) -> None:
@@ -519,8 +611,8 @@ def test_explicit_ordering_is_respected() -> None:
     assert len(run.nodes) == 3
 
 
-def test_explicit_ordering_mixed_with_data() -> None:
-    order: list[str] = []
+def test_explicit_ordering_mixed_with_data(tmp_path: Path) -> None:
+    order = Calls(tmp_path / "order.jsonl")
 
     @sterna.task
     def setup() -> None:
@@ -548,8 +640,8 @@ def test_explicit_ordering_mixed_with_data() -> None:
     assert order == ["setup", "produce", "use"]
 
 
-def test_subworkflow_nodes_run_in_dependency_order() -> None:
-    order: list[str] = []
+def test_subworkflow_nodes_run_in_dependency_order(tmp_path: Path) -> None:
+    order = Calls(tmp_path / "order.jsonl")
 
     @sterna.task
     def inc(x: int) -> int:
@@ -574,9 +666,9 @@ def test_subworkflow_nodes_run_in_dependency_order() -> None:
 # -- environment ------------------------------------------------------------------------------
 
 
-def test_environment_visible_inside_task_and_restored() -> None:
+def test_environment_visible_inside_task_and_restored(tmp_path: Path) -> None:
     assert "STERNA_TEST_X" not in os.environ
-    seen: list[Any] = []
+    seen = Calls(tmp_path / "seen.jsonl")
 
     @sterna.task(environment={"STERNA_TEST_X": "1"})
     def read_env() -> str:

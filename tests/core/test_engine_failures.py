@@ -1,4 +1,5 @@
-"""The serial engine when tasks fail: retries, timeouts, error details, records, interrupts."""
+"""The engine when tasks fail, on every executor: retries, timeouts, error details, records,
+interrupts."""
 
 import os
 import signal
@@ -6,26 +7,31 @@ import threading
 import time
 import traceback
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from executor_support import Calls
 
 import sterna
 from sterna import SternaError, TaskFailedError, TaskTimeoutError, TypeCheckError
 
+pytestmark = pytest.mark.usefixtures("executor")
+
 
 class Flaky:
-    """Fails ``failures`` times, then returns; counts every call."""
+    """Fails ``failures`` times, then returns; records every call (from any process)."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, path: Path, failures: int) -> None:
         self.failures = failures
-        self.calls = 0
+        self.calls = Calls(path)
 
     def __call__(self, x: int) -> int:
-        self.calls += 1
-        if self.calls <= self.failures:
-            raise ValueError(f"flaky failure {self.calls}")
+        self.calls.append(x)
+        count = len(self.calls)
+        if count <= self.failures:
+            raise ValueError(f"flaky failure {count}")
         return x + 100
 
 
@@ -49,8 +55,8 @@ def _run_in_thread(target: Any, **inputs: Any) -> dict[str, Any]:
 # -- retries ----------------------------------------------------------------------------------
 
 
-def test_retries_then_success() -> None:
-    flaky = Flaky(failures=2)
+def test_retries_then_success(tmp_path: Path) -> None:
+    flaky = Flaky(tmp_path / "flaky.jsonl", failures=2)
 
     @sterna.task(retries=2)
     def unreliable(x: int) -> int:
@@ -59,7 +65,7 @@ def test_retries_then_success() -> None:
     run = sterna.run(unreliable, x=1)
     assert run.outputs == 101
     assert run.status == "succeeded"
-    assert flaky.calls == 3
+    assert flaky.calls == [1, 1, 1]
     record = run.nodes["unreliable"]
     assert record.status == "succeeded"
     assert record.error is None
@@ -76,8 +82,8 @@ def test_retries_then_success() -> None:
     assert third.end <= record.end
 
 
-def test_retries_exhausted() -> None:
-    flaky = Flaky(failures=2)
+def test_retries_exhausted(tmp_path: Path) -> None:
+    flaky = Flaky(tmp_path / "flaky.jsonl", failures=2)
 
     @sterna.task(retries=1)
     def unreliable(x: int) -> int:
@@ -87,7 +93,7 @@ def test_retries_exhausted() -> None:
         sterna.run(unreliable, x=1)
     error = info.value
     assert type(error) is TaskFailedError
-    assert flaky.calls == 2
+    assert flaky.calls == [1, 1]
     assert error.attempts == 2
     assert error.task == unreliable.name
     assert "2 attempts" in str(error)
@@ -102,8 +108,8 @@ def test_retries_exhausted() -> None:
 
 
 @pytest.mark.parametrize("retries", [0, 1, 3])
-def test_function_runs_retries_plus_one_times(retries: int) -> None:
-    calls: list[int] = []
+def test_function_runs_retries_plus_one_times(retries: int, tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(retries=retries)
     def always_fails(x: int) -> int:
@@ -117,9 +123,9 @@ def test_function_runs_retries_plus_one_times(retries: int) -> None:
     assert len(info.value.run.nodes["always_fails"].attempts) == retries + 1  # type: ignore[attr-defined]
 
 
-def test_retries_in_a_workflow_keep_downstream_running() -> None:
-    flaky = Flaky(failures=1)
-    seen: list[int] = []
+def test_retries_in_a_workflow_keep_downstream_running(tmp_path: Path) -> None:
+    flaky = Flaky(tmp_path / "flaky.jsonl", failures=1)
+    seen = Calls(tmp_path / "seen.jsonl")
 
     @sterna.task(retries=1)
     def unreliable(x: int) -> int:
@@ -137,6 +143,7 @@ def test_retries_in_a_workflow_keep_downstream_running() -> None:
     run = sterna.run(wf, x=1)
     assert run.outputs == 202
     assert seen == [101]
+    assert flaky.calls == [1, 1]
     assert len(run.nodes["unreliable"].attempts) == 2
     assert len(run.nodes["after"].attempts) == 1
 
@@ -144,8 +151,8 @@ def test_retries_in_a_workflow_keep_downstream_running() -> None:
 # -- timeouts ---------------------------------------------------------------------------------
 
 
-def test_timeout_stops_the_task() -> None:
-    events: list[str] = []
+def test_timeout_stops_the_task(tmp_path: Path) -> None:
+    events = Calls(tmp_path / "events.jsonl")
 
     @sterna.task(timeout=0.3)
     def sleepy(x: int) -> int:
@@ -179,8 +186,8 @@ def test_timeout_stops_the_task() -> None:
     assert "timed out" in record.attempts[0].error
 
 
-def test_timeout_with_timedelta() -> None:
-    events: list[str] = []
+def test_timeout_with_timedelta(tmp_path: Path) -> None:
+    events = Calls(tmp_path / "events.jsonl")
 
     @sterna.task(timeout=timedelta(milliseconds=300))
     def sleepy() -> None:
@@ -193,8 +200,8 @@ def test_timeout_with_timedelta() -> None:
     assert "0.3" in str(info.value)
 
 
-def test_timeout_is_not_swallowed_by_broad_except() -> None:
-    events: list[str] = []
+def test_timeout_is_not_swallowed_by_broad_except(tmp_path: Path) -> None:
+    events = Calls(tmp_path / "events.jsonl")
 
     @sterna.task(timeout=0.3)
     def stubborn() -> int:
@@ -211,8 +218,8 @@ def test_timeout_is_not_swallowed_by_broad_except() -> None:
     assert events == []
 
 
-def test_timeout_is_retried() -> None:
-    calls: list[int] = []
+def test_timeout_is_retried(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(timeout=0.3, retries=2)
     def slow_then_fast(x: int) -> int:
@@ -231,8 +238,8 @@ def test_timeout_is_retried() -> None:
     assert record.attempts[1].error is None
 
 
-def test_timeout_every_attempt() -> None:
-    calls: list[int] = []
+def test_timeout_every_attempt(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(timeout=0.2, retries=1)
     def always_slow() -> None:
@@ -268,8 +275,8 @@ def test_timer_is_disarmed_and_handler_restored() -> None:
     assert signal.getsignal(signal.SIGALRM) is before
 
 
-def test_nested_run_keeps_the_outer_timeout() -> None:
-    events: list[str] = []
+def test_nested_run_keeps_the_outer_timeout(tmp_path: Path) -> None:
+    events = Calls(tmp_path / "events.jsonl")
 
     @sterna.task(timeout=5)
     def inner(x: int) -> int:
@@ -277,7 +284,8 @@ def test_nested_run_keeps_the_outer_timeout() -> None:
 
     @sterna.task(timeout=0.3)
     def outer(x: int) -> int:
-        y = sterna.run(inner, x=x).outputs
+        # serial: the inner run's timer is set in the very process whose timer it must keep
+        y = sterna.run(inner, x=x, executor="serial").outputs
         events.append("inner done")
         time.sleep(5)
         events.append("after sleep")
@@ -289,6 +297,8 @@ def test_nested_run_keeps_the_outer_timeout() -> None:
     assert events == ["inner done"]
 
 
+# The timer is the driver's own: only a task run in the driver could disturb it.
+@pytest.mark.executors("serial")
 def test_timer_set_by_the_caller_is_given_back() -> None:
     fired: list[int] = []
 
@@ -312,6 +322,8 @@ def test_timer_set_by_the_caller_is_given_back() -> None:
     assert fired == []
 
 
+# Off the main thread the driver abandons the task; the threading.Event is the driver's.
+@pytest.mark.executors("serial")
 def test_timeout_off_the_main_thread() -> None:
     release = threading.Event()
     events: list[str] = []
@@ -338,6 +350,8 @@ def test_timeout_off_the_main_thread() -> None:
         release.set()
 
 
+# Off the main thread the driver abandons the task; the threading.Event is the driver's.
+@pytest.mark.executors("serial")
 def test_timeout_off_the_main_thread_with_broad_except() -> None:
     release = threading.Event()
     events: list[str] = []
@@ -359,6 +373,38 @@ def test_timeout_off_the_main_thread_with_broad_except() -> None:
         assert events == ["started", "started"]
     finally:
         release.set()
+
+
+# Workers run tasks in their own main thread: a timeout stops the task whatever thread started
+# the run (in the driver, off the main thread, the task is abandoned: see the tests above).
+@pytest.mark.executors("process", "ray")
+def test_timeout_of_a_run_started_off_the_main_thread_stops_the_task_in_its_worker(
+        tmp_path: Path) -> None:
+    events = Calls(tmp_path / "events.jsonl")
+
+    @sterna.task(timeout=0.3, retries=1)
+    def stubborn(x: int) -> int:
+        events.append("started")
+        try:
+            time.sleep(5)
+            events.append("after sleep")
+        except Exception:
+            events.append("swallowed")
+            return -1
+        finally:
+            events.append("exited")
+        return x
+
+    box = _run_in_thread(stubborn, x=1)
+    error = box.get("error")
+    assert isinstance(error, TaskTimeoutError), box
+    assert error.task == stubborn.name
+    assert error.attempts == 2
+    assert "timed out" in str(error) and "0.3" in str(error)
+    assert error.run.status == "failed"  # type: ignore[attr-defined]
+    assert error.run.nodes["stubborn"].status == "failed"  # type: ignore[attr-defined]
+    # each attempt was stopped inside its sleep and unwound, not abandoned or swallowed
+    assert events == ["started", "exited", "started", "exited"]
 
 
 def test_failure_off_the_main_thread_with_timeout() -> None:
@@ -432,9 +478,15 @@ def test_task_failed_traceback_starts_at_the_task() -> None:
     assert frames, text
     assert frames[0].startswith(f'File "{__file__}", line {_raising_line()}, in _explode')
     assert "engine.py" not in text
-    # the traceback is the one of the original exception
+
+
+# A worker's exception arrives without its traceback object (the traceback travels as text).
+@pytest.mark.executors("serial")
+def test_task_failed_cause_carries_the_original_traceback() -> None:
+    with pytest.raises(TaskFailedError) as info:
+        sterna.run(_explode, table=pa.table({"a": [1]}), n=1, label="x")
     original = info.value.__cause__
-    assert original is not None
+    assert isinstance(original, ZeroDivisionError)
     last = traceback.extract_tb(original.__traceback__)[-1]
     assert last.name == "_explode"
     assert last.lineno == _raising_line()
@@ -456,8 +508,8 @@ def test_traceback_of_guarded_task_starts_at_the_task() -> None:
     assert "STERNA_TEST_FAIL" not in os.environ
 
 
-def test_failure_marks_nodes_failed_skipped_and_succeeded() -> None:
-    ran: list[str] = []
+def test_failure_marks_nodes_failed_skipped_and_succeeded(tmp_path: Path) -> None:
+    ran = Calls(tmp_path / "ran.jsonl")
 
     @sterna.task
     def source(x: int) -> int:
@@ -571,8 +623,8 @@ def test_large_list_input_is_summarized() -> None:
 # -- wrong output types -----------------------------------------------------------------------
 
 
-def test_wrong_output_type_is_a_type_check_error_and_not_retried() -> None:
-    calls: list[int] = []
+def test_wrong_output_type_is_a_type_check_error_and_not_retried(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task(retries=3)
     def liar(x: int) -> int:
@@ -641,8 +693,8 @@ def test_wrong_tuple_shape_is_a_type_check_error() -> None:
     assert len(info.value.run.nodes["short"].attempts) == 1  # type: ignore[attr-defined]
 
 
-def test_untyped_value_checked_at_the_consumer_input() -> None:
-    calls: list[object] = []
+def test_untyped_value_checked_at_the_consumer_input(tmp_path: Path) -> None:
+    calls = Calls(tmp_path / "calls.jsonl")
 
     @sterna.task
     def loose() -> Any:
@@ -693,6 +745,8 @@ def test_environment_restored_after_failure_and_timeout() -> None:
 # -- KeyboardInterrupt ------------------------------------------------------------------------
 
 
+# A KeyboardInterrupt raised by a task interrupts the driver only when the task runs there.
+@pytest.mark.executors("serial")
 def test_keyboard_interrupt_propagates_and_is_not_retried() -> None:
     calls: list[str] = []
 
@@ -715,6 +769,8 @@ def test_keyboard_interrupt_propagates_and_is_not_retried() -> None:
     assert calls == ["interrupted"]
 
 
+# A KeyboardInterrupt raised by a task interrupts the driver only when the task runs there.
+@pytest.mark.executors("serial")
 def test_keyboard_interrupt_in_guarded_task() -> None:
     calls: list[int] = []
     before = signal.getsignal(signal.SIGALRM)
@@ -732,6 +788,8 @@ def test_keyboard_interrupt_in_guarded_task() -> None:
     assert signal.getsignal(signal.SIGALRM) is before
 
 
+# A KeyboardInterrupt raised by a task interrupts the driver only when the task runs there.
+@pytest.mark.executors("serial")
 def test_keyboard_interrupt_carries_the_interrupted_run() -> None:
     ran: list[str] = []
 
@@ -766,6 +824,50 @@ def test_keyboard_interrupt_carries_the_interrupted_run() -> None:
     record = run.nodes["interrupted"]
     assert record.status in ("interrupted", "failed")
     assert len(record.attempts) == 1
+
+
+def test_ctrl_c_in_the_driver_stops_the_running_task_and_keeps_the_run(tmp_path: Path) -> None:
+    """SIGINT to the driver while a task runs (wherever it runs): the run ends, interrupted."""
+    ran = Calls(tmp_path / "ran.jsonl")
+    driver = os.getpid()
+
+    @sterna.task
+    def first() -> int:
+        ran.append("first")
+        return 1
+
+    @sterna.task(retries=3)
+    def interrupted(x: int) -> int:
+        ran.append("interrupted")
+        os.kill(driver, signal.SIGINT)  # Ctrl-C, as the terminal would send it to the driver
+        time.sleep(5)
+        ran.append("after sleep")
+        return x
+
+    @sterna.task
+    def later(x: int) -> int:
+        ran.append("later")
+        return x
+
+    @sterna.workflow
+    def wf() -> int:
+        return later(x=interrupted(x=first()))
+
+    with pytest.raises(KeyboardInterrupt) as info:
+        sterna.run(wf)
+    # the running task was stopped (never got past its sleep) and not retried
+    assert ran == ["first", "interrupted"]
+    run = getattr(info.value, "run", None)
+    assert isinstance(run, sterna.Run), "the interrupted Run is not reachable"
+    assert run.status == "interrupted"
+    assert run.nodes["first"].status == "succeeded"
+    assert run.nodes["later"].status == "skipped"
+    assert run.nodes["later"].attempts == []
+    record = run.nodes["interrupted"]
+    assert record.status == "interrupted"
+    assert len(record.attempts) == 1
+    assert record.attempts[0].error is not None
+    assert "KeyboardInterrupt" in record.attempts[0].error
 
 
 # -- errors all share the root ----------------------------------------------------------------

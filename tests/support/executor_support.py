@@ -36,6 +36,20 @@ class Calls:
     def __len__(self) -> int:
         return len(self.items())
 
+    def __getitem__(self, index: int) -> Any:
+        return self.items()[index]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.items()
+
+    def index(self, value: Any) -> int:
+        """Position of the first ``value`` recorded (``ValueError`` if none)."""
+        return self.items().index(value)
+
+    def count(self, value: Any) -> int:
+        """How many times ``value`` was recorded."""
+        return self.items().count(value)
+
     def __iter__(self) -> Any:
         return iter(self.items())
 
