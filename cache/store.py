@@ -231,14 +231,14 @@ class Store:
 
     def _materialize_file(self, blob: str, name: str, target: Path | None = None) -> Path:
         """A read-only copy (a hard link where possible) of a blob under its original name."""
-        if not self.blobs.verify(blob):
-            raise CorruptBlobError(f"blob {blob} is missing or does not match its digest")
         path = target or self.home / "files" / blob / name
-        if not isinstance(self.blobs, BlobStore):
+        if not isinstance(self.blobs, BlobStore):  # a remote store: one verified download
             if not (path.is_file() and digest_of_file(path) == blob):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.blobs.download(blob, path)
             return path
+        if not self.blobs.verify(blob):
+            raise CorruptBlobError(f"blob {blob} is missing or does not match its digest")
         if not self._intact(path, blob):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

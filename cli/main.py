@@ -63,11 +63,15 @@ def _print_outputs(result: sterna.Run) -> None:
 @cli.group(cls=RunFiles, context_settings=CONTEXT)
 @click.option("--executor", type=click.Choice(["serial", "process", "ray"]), default=None,
               help="Where tasks run (default: STERNA_EXECUTOR or serial).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes of the process executor (default: one per core).")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray).")
 @click.option("--overwrite-cache", is_flag=True, help="Recompute cached tasks, replace entries.")
 @click.option("--no-cache", is_flag=True, help="Ignore the cache: read and write nothing.")
 @click.pass_context
-def run(ctx: click.Context, executor: str | None, overwrite_cache: bool, no_cache: bool,
-        ) -> None:
+def run(ctx: click.Context, executor: str | None, workers: int | None, ray_address: str | None,
+        overwrite_cache: bool, no_cache: bool) -> None:
     """Run a workflow or task from a Python file.
 
     Each input is an option named after it: sterna run pipeline.py etl --day 2026-01-31.
@@ -76,6 +80,10 @@ def run(ctx: click.Context, executor: str | None, overwrite_cache: bool, no_cach
     options = ctx.find_root().meta.setdefault("sterna.run", {})
     if executor:
         options["executor"] = executor
+    if workers:
+        options["workers"] = workers
+    if ray_address:
+        options["ray_address"] = ray_address
     if overwrite_cache:
         options["overwrite_cache"] = True
     if no_cache:

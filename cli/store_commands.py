@@ -18,7 +18,10 @@ from .output import echo_table, human_size, parse_age, parse_size
 def _store() -> Any:
     from sterna.cache.store import Store
 
-    return Store.at(config.current().home)
+    try:
+        return Store.at(config.current().home)
+    except SternaError as exc:  # a bad configuration (STERNA_BLOBS) is a user mistake
+        raise click.ClickException(str(exc)) from None
 
 
 def _guard(fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -62,7 +62,8 @@ class TaskActor:
         config.apply(settings)
         if payload is not None:
             self.tasks[token] = load_task(payload)
-        local = "://" in blobs or home_node == ray.get_runtime_context().get_node_id()
+        shared = "://" in blobs and not blobs.startswith("file://")
+        local = shared or home_node == ray.get_runtime_context().get_node_id()
         items = [Item(None, values, store and local) for values, store in zip(inputs, cached)]
         outcomes = run_call(self.tasks[token], items, timeout=timeout,
                             environment=environment, home=home, blobs=blobs)

@@ -45,8 +45,9 @@ def run_call(task: Task[..., Any], items: list[Item], *, timeout: float | None,
 def store_outputs(task: Task[..., Any], outcome: Outcome, home: str, blobs: str = "") -> None:
     """Write a cached call's outputs as blobs; on any problem leave it to the driver.
 
-    The driver stores what a worker could not (and reports the reason), so a
-    full disk or an unencodable value behaves as in the serial engine.
+    The driver stores what a worker could not (and warns if it cannot either),
+    so a full disk or a store this worker cannot reach (credentials it was not
+    started with) costs speed, never a result.
     """
     from sterna.cache.blobs import BlobStore
     from sterna.cache.codec_base import EncodeError
