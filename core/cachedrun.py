@@ -33,6 +33,7 @@ from sterna.typesys.types import SType
 
 from .engine import execute_node, resolve
 from .errors import SternaError, SternaWarning
+from .executors.base import fetch
 from .graph import Binding, Const, DictOf, Graph, InputRef, ListOf, NodeRef, binding_nodes
 from .records import SUCCEEDED, CacheInfo, NodeRecord, Run
 from .task import Task
@@ -100,7 +101,7 @@ class CachedRun:
         self._open()
         try:
             Scheduler(self, executor, admission).execute()
-            self.run.outputs_by_name = {name: self.value_of(b, None)
+            self.run.outputs_by_name = {name: fetch(self.value_of(b, None))
                                         for name, b in self.graph.outputs.items()}
         finally:
             self.drain()
@@ -312,7 +313,7 @@ class CachedRun:
                  ) -> dict[str, Any]:
         began = time.perf_counter()
         node = self.graph.nodes[node_id]
-        kwargs = {name: self.value_of(binding, task.interface.inputs[name].stype)
+        kwargs = {name: fetch(self.value_of(binding, task.interface.inputs[name].stype))
                   for name, binding in node.bindings.items()}
         loaded = time.perf_counter()
         try:
@@ -339,7 +340,7 @@ class CachedRun:
         try:
             prepared = ({name: Prepared(out.codec, out.digest, stored=out)
                          for name, out in stored.items()} if stored is not None else
-                        {name: self.store.prepare(task.interface.outputs[name], value)
+                        {name: self.store.prepare(task.interface.outputs[name], fetch(value))
                          for name, value in outputs.items()})
         except EncodeError as exc:
             self.run.nodes[node_id].status = "failed"
@@ -488,7 +489,7 @@ class CachedRun:
             known = self.digests.get((binding.node, binding.output))
             if known is None:
                 producer = self.graph.nodes[binding.node].task
-                value = self._node_value(binding.node, binding.output)
+                value = fetch(self._node_value(binding.node, binding.output))
                 known = digest_value(producer.interface.outputs[binding.output], value)
                 self.digests[(binding.node, binding.output)] = known
             return known
@@ -501,7 +502,7 @@ class CachedRun:
             return known
         if isinstance(binding, (ListOf, DictOf)):
             return collection_digest(binding, stype, self.digest_of)
-        return digest_value(stype, self.value_of(binding, stype))
+        return digest_value(stype, fetch(self.value_of(binding, stype)))
 
 
 def collection_digest(binding: ListOf | DictOf, stype: SType,

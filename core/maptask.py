@@ -23,6 +23,7 @@ from sterna.typesys.resolve import resolve
 from sterna.typesys.types import ListT, Mismatch, SType
 
 from .errors import InputError, SternaError, TaskDefinitionError, TaskFailedError
+from .executors.base import fetch
 from .interface import Interface, Param
 from .promise import Promise, active_builder
 from .records import FAILED, SUCCEEDED, NodeRecord
@@ -235,7 +236,7 @@ class MapState:
         task: MapTask = scheduler.graph.nodes[node_id].task  # type: ignore[assignment]
         started = time.time()
         try:
-            inputs = task.check_inputs(state.inputs_of(node_id))
+            inputs = task.check_inputs(fetch(state.inputs_of(node_id)))
             items = task.items(inputs, label=f"{task.label} (node {node_id!r})")
         except SternaError as exc:
             scheduler.records[node_id] = NodeRecord(node_id, task.name, FAILED, started,
@@ -308,11 +309,13 @@ class MapState:
         return error
 
     def finish(self) -> None:
-        """All items ended and enough succeeded: the node's outputs are the lists."""
-        outputs = self.task.check_outputs(self.task.interface.pack(
-            self.task.collect(self.results)))
+        """All items ended and enough succeeded: the node's outputs are the lists.
+
+        Every item's outputs were checked where it ran, so the lists are not
+        checked again (their tables may still be in Ray's object store).
+        """
         self._record(SUCCEEDED, None)
-        self.scheduler.state.values[self.node_id] = outputs
+        self.scheduler.state.values[self.node_id] = self.task.collect(self.results)
 
     def _record(self, status: str, error: str | None) -> None:
         self.scheduler.records[self.node_id] = NodeRecord(

@@ -22,7 +22,7 @@ from . import config
 from .admission import Admission, Grant
 from .cachedrun import Deferred
 from .errors import SternaError
-from .executors.base import Call, Executor, Item, Outcome, failure_of
+from .executors.base import Call, Executor, Item, Outcome, failure_of, holds_remote
 from .records import FAILED, INTERRUPTED, SUCCEEDED, Attempt, NodeRecord
 
 if TYPE_CHECKING:
@@ -140,8 +140,10 @@ class Scheduler:
 
     def enqueue(self, job: Job) -> None:
         """Check a job's inputs and queue it (a failed check fails the node at once)."""
-        try:
-            job.work.inputs = job.task.check_inputs(job.work.inputs)
+        inputs = job.work.inputs
+        remote = tuple(name for name, value in inputs.items() if holds_remote(value))
+        try:  # a value still in Ray's object store is checked by the actor that fetches it
+            job.work.inputs = job.task.check_inputs(inputs, remote)
         except SternaError as exc:
             self.records[job.work.node_id] = NodeRecord(
                 job.work.node_id, job.task.name, FAILED, job.start, time.time(), [], str(exc))

@@ -94,9 +94,10 @@ class Task(Generic[P, R]):
         """Check inputs, call the function once, check and return outputs by name."""
         return self.check_outputs(self.fn(**self.check_inputs(inputs)))
 
-    def check_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """Type-check (and coerce) every input; returns the dict to call with."""
-        for name, stype in self._inputs:
+    def check_inputs(self, inputs: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Type-check (and coerce) every input but ``skip``; returns the dict to call with."""
+        checks = self._inputs if not skip else [(n, t) for n, t in self._inputs if n not in skip]
+        for name, stype in checks:
             value = inputs[name]
             try:
                 checked = stype.check(value)

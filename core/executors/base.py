@@ -113,6 +113,35 @@ class Capacity:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+def is_remote(value: Any) -> bool:
+    """Whether a value was left where it was made (Ray's object store), to fetch when needed."""
+    return hasattr(type(value), "sterna_fetch")
+
+
+def holds_remote(value: Any) -> bool:
+    """Whether a value is, or directly holds, a remote value (see ``fetch``)."""
+    if is_remote(value):
+        return True
+    if type(value) in (list, tuple):
+        return any(holds_remote(v) for v in value)
+    if type(value) is dict:
+        return any(holds_remote(v) for v in value.values())
+    return False
+
+
+def fetch(value: Any) -> Any:
+    """A value itself: remote values fetched, also inside lists, tuples and dicts."""
+    if is_remote(value):
+        return value.sterna_fetch()
+    if type(value) in (list, tuple) and any(is_remote(v) or type(v) in (list, tuple, dict)
+                                            for v in value):
+        return type(value)(fetch(v) for v in value)
+    if type(value) is dict and any(is_remote(v) or type(v) in (list, tuple, dict)
+                                   for v in value.values()):
+        return {k: fetch(v) for k, v in value.items()}
+    return value
+
+
 def run_item(task: Task[..., Any], item: Item, *, timeout: float | None,
              environment: Mapping[str, str]) -> Outcome:
     """Run one attempt of one item: call the function, check its outputs.

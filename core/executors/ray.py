@@ -62,12 +62,84 @@ class TaskActor:
         config.apply(settings)
         if payload is not None:
             self.tasks[token] = load_task(payload)
+        task = self.tasks[token]
         shared = "://" in blobs and not blobs.startswith("file://")
         local = shared or home_node == ray.get_runtime_context().get_node_id()
         items = [Item(None, values, store and local) for values, store in zip(inputs, cached)]
-        outcomes = run_call(self.tasks[token], items, timeout=timeout,
-                            environment=environment, home=home, blobs=blobs)
-        return refuse_unsendable(without_stray_exceptions(outcomes), cached, "Ray actor")
+        ready, failed = _fetch_inputs(task, items)
+        outcomes = run_call(task, ready, timeout=timeout, environment=environment,
+                            home=home, blobs=blobs)
+        outcomes = _merge(outcomes, failed, len(items))
+        outcomes = refuse_unsendable(without_stray_exceptions(outcomes), cached, "Ray actor")
+        tables = _table_outputs(task)
+        if not tables:
+            return outcomes  # type: ignore[return-value]
+        # Each table is a return value of its own: it stays in this node's object store
+        # and the driver holds only a reference, handed on to the next actor.
+        slots = []
+        for outcome in outcomes:
+            for name in tables:
+                table = (outcome.outputs or {}).get(name) if outcome.ok else None
+                slots.append(table)
+                if outcome.outputs is not None and table is not None:
+                    outcome.outputs[name] = table.nbytes  # the driver puts the reference here
+        return (outcomes, *slots)  # type: ignore[return-value]
+
+
+class RemoteValue:
+    """An output left in Ray's object store; the driver fetches it only when it needs it."""
+
+    __slots__ = ("_value", "nbytes", "ref")
+
+    def __init__(self, ref: Any, nbytes: int = 0) -> None:
+        self.ref = ref
+        self.nbytes = nbytes
+        self._value: Any = RemoteValue
+
+    def sterna_fetch(self) -> Any:
+        if self._value is RemoteValue:
+            self._value = ray.get(self.ref)
+        return self._value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RemoteValue, (self.ref, self.nbytes))
+
+
+def _table_outputs(task: Task[..., Any]) -> list[str]:
+    from sterna.typesys.types import TableT
+
+    return [name for name, stype in task.interface.outputs.items() if isinstance(stype, TableT)]
+
+
+def _fetch_inputs(task: Task[..., Any], items: list[Item]) -> tuple[list[Item], dict[int, Outcome]]:
+    """Fetch inputs left in the object store, and check them (the driver could not)."""
+    from ..errors import SternaError
+    from .base import fetch, is_remote
+
+    ready, failed = [], {}
+    for index, item in enumerate(items):
+        fetched = {name: fetch(value) for name, value in item.inputs.items()
+                   if is_remote(value) or type(value) in (list, tuple, dict)}
+        changed = {name: value for name, value in fetched.items()
+                   if value is not item.inputs[name]}
+        if changed:
+            item.inputs.update(changed)
+            try:
+                task.check_inputs(item.inputs)
+            except SternaError as exc:
+                now = time.time()
+                failed[index] = Outcome(False, now, now, error=str(exc), exception=exc,
+                                        retryable=False)
+                continue
+        ready.append(item)
+    return ready, failed
+
+
+def _merge(outcomes: list[Outcome], failed: dict[int, Outcome], count: int) -> list[Outcome]:
+    if not failed:
+        return outcomes
+    done = iter(outcomes)
+    return [failed[i] if i in failed else next(done) for i in range(count)]
 
 
 @dataclass(eq=False)
@@ -86,6 +158,7 @@ class _InFlight:
     start: float
     deadline: float | None = None
     timed_out: bool = False
+    tables: tuple[list[str], list[Any]] = ([], [])  # table outputs, and their references
 
 
 @dataclass(eq=False)
@@ -218,13 +291,17 @@ class RayExecutor:
         flight.start = time.time()
         if call.timeout:
             flight.deadline = time.monotonic() + call.timeout * len(call.items) + _GRACE_S
-        ref = actor.handle.run.remote(token, send, [item.inputs for item in call.items],
-                                      [item.store for item in call.items], call.timeout,
-                                      dict(call.environment), call.home, self.node,
-                                      call.blobs, call.settings)
+        tables = _table_outputs(call.task)
+        returns = 1 + len(tables) * len(call.items)
+        refs = actor.handle.run.options(num_returns=returns).remote(
+            token, send, [item.inputs for item in call.items],
+            [item.store for item in call.items], call.timeout, dict(call.environment),
+            call.home, self.node, call.blobs, call.settings)
+        first = refs[0] if returns > 1 else refs
+        flight.tables = (tables, list(refs[1:]) if returns > 1 else [])
         # Ray runs this callback on its own I/O thread, where calling Ray deadlocks:
         # it only hands the result to the collector thread.
-        ref.future().add_done_callback(lambda done: self.results.put((actor, flight, done)))
+        first.future().add_done_callback(lambda done: self.results.put((actor, flight, done)))
 
     # -- results ----------------------------------------------------------------
     def _finished(self, actor: _Actor, flight: _InFlight, done: Future[Any]) -> None:
@@ -232,6 +309,13 @@ class RayExecutor:
         now = time.time()
         try:
             outcomes = done.result()
+            names, refs = flight.tables
+            slots = iter(refs)
+            for outcome in outcomes:
+                for name in names:
+                    ref = next(slots)
+                    if outcome.ok and outcome.outputs is not None:
+                        outcome.outputs[name] = RemoteValue(ref, outcome.outputs[name])
         except ray.exceptions.RayActorError as exc:
             reason = (f"timed out after {flight.call.timeout:g} s" if flight.timed_out else
                       f"its Ray actor died: {str(exc).splitlines()[0]}")
