@@ -1,14 +1,18 @@
 """Parallel executors: per-task overhead, map speed-up, and Arrow hand-off between workers.
 
 Each sterna figure sits beside the same work done with the raw tool in the same
-run: ``concurrent.futures.ProcessPoolExecutor`` for the process executor, plain
-Ray tasks for the Ray executor. Per-item overhead = time / items (the tasks
+run: ``concurrent.futures.ProcessPoolExecutor`` (spawned workers, ``operator.add``
+as the trivial task) for the process executor, plain Ray tasks for the Ray
+executor. Per-item overhead = time / items (the tasks
 themselves do nothing). Run with ``python -m pytest bench/bench_executors.py
 --benchmark-enable``; the README records the figures.
 """
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import operator
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -80,8 +84,10 @@ def hand_off(rows: int) -> int:
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[ProcessPoolExecutor]:
-    with ProcessPoolExecutor(max_workers=2) as executor:
-        list(executor.map(plain_inc, range(4)))  # started before timing
+    # spawn, as sterna's workers: forking a process that runs Ray's threads can hang
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as executor:
+        list(executor.map(operator.add, range(4), itertools.repeat(1)))  # started before timing
         yield executor
 
 
@@ -108,7 +114,7 @@ def test_chain_raw_futures(benchmark: Any, pool: ProcessPoolExecutor) -> None:
     def raw() -> int:
         value = 0
         for _ in range(CHAIN):
-            value = pool.submit(plain_inc, value).result()
+            value = pool.submit(operator.add, value, 1).result()
         return value
 
     assert benchmark(raw) == CHAIN
@@ -142,7 +148,10 @@ def test_chain_ray_executor(benchmark: Any, ray_ready: Any) -> None:
 # -- the 1,000-item map -------------------------------------------------------------------
 @pytest.mark.benchmark(group="map-1000-process")
 def test_map_raw_futures(benchmark: Any, pool: ProcessPoolExecutor) -> None:
-    assert benchmark(lambda: list(pool.map(plain_inc, range(ITEMS))))[-1] == ITEMS
+    def raw() -> list[int]:
+        return list(pool.map(operator.add, range(ITEMS), itertools.repeat(1)))
+
+    assert benchmark(raw)[-1] == ITEMS
 
 
 @pytest.mark.benchmark(group="map-1000-process")

@@ -9,6 +9,7 @@ or serialised by the serial engine.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -86,6 +87,7 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
     except KeyboardInterrupt as exc:
         _finish(run, graph, INTERRUPTED, settings, hits, "interrupted (KeyboardInterrupt)")
         exc.run = run  # type: ignore[attr-defined]
+        _write_now(settings)  # the process is likely ending: do not leave it to atexit
         raise
     except BaseException as exc:  # any failure, ours or not, still closes the record
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -95,6 +97,14 @@ def run_graph(graph: Graph, given: dict[str, Any], *, executor: str | None = Non
         raise
     _finish(run, graph, SUCCEEDED, settings, hits)
     return run
+
+
+def _write_now(settings: config.Config) -> None:
+    """Journal queued runs now. Left to ``atexit``, writing imports modules, and a first
+    import at exit makes the interpreter forget it is ending on Ctrl-C (exit status 1
+    instead of death by SIGINT, which shells and ``make`` look for)."""
+    with contextlib.suppress(Exception):  # the atexit hook tries again
+        journal_for(settings.home).write()
 
 
 def prepare_inputs(graph: Graph, given: dict[str, Any]) -> dict[str, Any]:

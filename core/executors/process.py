@@ -16,6 +16,7 @@ worker breaks its whole pool, and it cannot stop a single running call.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pickle
 import signal
@@ -62,14 +63,23 @@ class _Worker:
         self.tasks: set[int] = set()
         self.gpus: tuple[int, ...] | None = None  # GPUs it was first given (CUDA stays bound)
         self.busy: _Busy | None = None
-        self.send.send_bytes(pickle.dumps({"sys_path": list(sys.path)}))
+        self._killed: str | None = None
+        self._kill_lock = threading.Lock()
+        self.send.send_bytes(pickle.dumps({"sys_path": list(sys.path), "argv": list(sys.argv)}))
 
     def kill(self) -> str:
-        """Stop the process now; return how it ended."""
+        """Stop the process now; return how it ended (safe to call twice, from two threads)."""
+        with self._kill_lock:
+            if self._killed is None:
+                self._killed = self._stop()
+            return self._killed
+
+    def _stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.kill()
         for end in (self.send, self.recv):
-            end.close()
+            with contextlib.suppress(OSError):
+                end.close()
         try:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
@@ -176,6 +186,9 @@ class ProcessPool:
             self._expire()
 
     def _receive(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker not in self.workers:  # stopped meanwhile (Ctrl-C): nothing to collect
+                return
         try:
             data = worker.recv.recv_bytes()
         except (EOFError, OSError):
@@ -225,7 +238,7 @@ class ProcessPool:
             workers, self.workers = self.workers, []
         for worker in workers:
             busy, worker.busy = worker.busy, None
-            worker.kill()
+            worker.kill()  # never raises: every worker is stopped
             if busy is not None and not busy.future.done():
                 busy.future.cancel()
         self._wake_write.send_bytes(b"")

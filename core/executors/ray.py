@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..task import Task
 
 _GRACE_S = 2.0
+_PLACEMENT_CHECK_S = 2.0  # an actor not started by then may be waiting for room on its node
 
 
 @ray.remote(max_restarts=0)
@@ -149,6 +150,8 @@ class _Actor:
     tasks: set[int] = field(default_factory=set)
     busy: _InFlight | None = None
     last_used: float = 0.0
+    ready: bool = False  # placed and started (a timeout counts from then)
+    created: float = field(default_factory=time.monotonic)
 
 
 @dataclass(eq=False)
@@ -184,7 +187,7 @@ class RayExecutor:
         self.lock = threading.RLock()
         self.totals = _cluster_totals()
         self.node = ray.get_runtime_context().get_node_id()  # where the store's disk is
-        self.results: queue.Queue[tuple[_Actor, _InFlight, Future[Any]]] = queue.Queue()
+        self.results: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
         threading.Thread(target=self._collect, daemon=True, name="sterna-ray").start()
 
     def slots(self) -> int:
@@ -232,6 +235,8 @@ class RayExecutor:
         handle = TaskActor.options(**pool.options).remote(list(sys.path))
         actor = _Actor(handle, pool)
         pool.actors.append(actor)
+        handle.__ray_ready__.remote().future().add_done_callback(
+            lambda _: self.results.put(("ready", actor, None)))
         return actor
 
     def _pool(self, task: Task[..., Any], environment: Any) -> _Pool:
@@ -289,8 +294,8 @@ class RayExecutor:
         actor.tasks.add(token)
         actor.busy = flight
         flight.start = time.time()
-        if call.timeout:
-            flight.deadline = time.monotonic() + call.timeout * len(call.items) + _GRACE_S
+        if call.timeout and actor.ready:
+            self._arm(flight)
         tables = _table_outputs(call.task)
         returns = 1 + len(tables) * len(call.items)
         refs = actor.handle.run.options(num_returns=returns).remote(
@@ -301,7 +306,8 @@ class RayExecutor:
         flight.tables = (tables, list(refs[1:]) if returns > 1 else [])
         # Ray runs this callback on its own I/O thread, where calling Ray deadlocks:
         # it only hands the result to the collector thread.
-        first.future().add_done_callback(lambda done: self.results.put((actor, flight, done)))
+        first.future().add_done_callback(
+            lambda done: self.results.put(("done", actor, (flight, done))))
 
     # -- results ----------------------------------------------------------------
     def _finished(self, actor: _Actor, flight: _InFlight, done: Future[Any]) -> None:
@@ -335,20 +341,59 @@ class RayExecutor:
         if not flight.future.done():
             flight.future.set_result(outcomes)
 
+    def _arm(self, flight: _InFlight) -> None:
+        """Start a call's timeout (once its actor runs) and wake the collector to watch it."""
+        timeout = flight.call.timeout or 0.0
+        flight.deadline = time.monotonic() + timeout * len(flight.call.items) + _GRACE_S
+        self.results.put(("wake", None, None))
+
     def _collect(self) -> None:
-        """Finish calls as their results arrive; kill actors whose call overran its timeout."""
+        """Finish calls as results arrive; kill actors past a timeout; unblock placement."""
         while True:
             with self.lock:
-                deadlines = [a.busy.deadline for p in self.pools.values() for a in p.actors
+                actors = [a for p in self.pools.values() for a in p.actors]
+                deadlines = [a.busy.deadline for a in actors
                              if a.busy is not None and a.busy.deadline is not None
                              and not a.busy.timed_out]
+                if any(not a.ready for a in actors):
+                    deadlines.append(time.monotonic() + _PLACEMENT_CHECK_S)
             wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             try:
-                actor, flight, done = self.results.get(timeout=wait_s)
+                kind, actor, done = self.results.get(timeout=wait_s)
             except queue.Empty:
                 self._expire()
+                self._unblock()
                 continue
-            self._finished(actor, flight, done)
+            if kind == "ready":
+                self._ready(actor)
+            elif kind == "done":
+                self._finished(actor, *done)
+            self._expire()
+
+    def _ready(self, actor: _Actor) -> None:
+        with self.lock:
+            actor.ready = True
+            busy = actor.busy
+            if busy is not None and busy.call.timeout and busy.deadline is None:
+                self._arm(busy)
+
+    def _unblock(self) -> None:
+        """An actor Ray cannot place for a while: stop the idle actors of other environments.
+
+        The room counted here is the cluster's total; one node may still lack it
+        (an idle actor holding the only CPU of the node with the GPU).
+        """
+        now = time.monotonic()
+        with self.lock:
+            stuck = [a for p in self.pools.values() for a in p.actors
+                     if not a.ready and now - a.created > _PLACEMENT_CHECK_S]
+            for actor in stuck:
+                idle = [a for p in self.pools.values() if p is not actor.pool
+                        for a in p.actors if a.busy is None and a.ready]
+                for other in idle:  # which node lacks room is Ray's to know: free them all
+                    ray.kill(other.handle, no_restart=True)
+                    other.pool.actors.remove(other)
+                actor.created = now  # give Ray time to place it before looking again
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -427,7 +472,8 @@ def ray_executor(address: str | None) -> RayExecutor:
             ray.init(address=address or os.environ["RAY_ADDRESS"], log_to_driver=True)
         else:
             ray.init(address="local", log_to_driver=True, include_dashboard=False)
-    session = ray.get_runtime_context().get_job_id()
+    context = ray.get_runtime_context()
+    session = f"{context.get_node_id()}/{context.get_job_id()}"  # new for every ray.init
     if _executor is None or _executor[0] != session:
         _executor = (session, RayExecutor(use_images=joined))
     return _executor[1]

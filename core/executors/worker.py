@@ -165,6 +165,7 @@ def main() -> None:
     outgoing = Connection(int(sys.argv[2]), readable=False)
     setup = pickle.loads(incoming.recv_bytes())
     sys.path[:] = setup["sys_path"]
+    sys.argv[:] = setup["argv"]  # a task reading sys.argv sees the driver's, as in serial
     tasks: dict[int, Task[..., Any] | str] = {}
     while True:
         try:
