@@ -237,6 +237,7 @@ class RayExecutor:
         pool.actors.append(actor)
         handle.__ray_ready__.remote().future().add_done_callback(
             lambda _: self.results.put(("ready", actor, None)))
+        self.results.put(("wake", None, None))  # the collector watches it until it starts
         return actor
 
     def _pool(self, task: Task[..., Any], environment: Any) -> _Pool:
