@@ -98,6 +98,9 @@ def ray_ready() -> Iterator[Any]:
     started = not ray.is_initialized()
     if started:
         ray.init(address="local", num_cpus=2, include_dashboard=False)
+    from sterna.core.executors.ray import release_actors
+
+    release_actors()  # idle actors of earlier runs hold the CPUs raw Ray tasks need
     yield ray
     if started:
         ray.shutdown()
@@ -128,6 +131,9 @@ def test_chain_process_executor(benchmark: Any) -> None:
 
 @pytest.mark.benchmark(group="chain-100-ray")
 def test_chain_raw_ray(benchmark: Any, ray_ready: Any) -> None:
+    from sterna.core.executors.ray import release_actors
+
+    release_actors()
     remote_inc = ray_ready.remote(plain_inc)
 
     def raw() -> int:
@@ -163,6 +169,9 @@ def test_map_process_executor(benchmark: Any) -> None:
 
 @pytest.mark.benchmark(group="map-1000-ray")
 def test_map_raw_ray(benchmark: Any, ray_ready: Any) -> None:
+    from sterna.core.executors.ray import release_actors
+
+    release_actors()
     remote_inc = ray_ready.remote(plain_inc)
     raw = lambda: ray_ready.get([remote_inc.remote(i) for i in range(ITEMS)])  # noqa: E731
     raw()

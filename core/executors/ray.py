@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 _GRACE_S = 2.0
 _PLACEMENT_CHECK_S = 2.0  # an actor not started by then may be waiting for room on its node
+_IDLE_S = 30.0  # an actor idle this long gives its resources back to the cluster
 
 
 @ray.remote(max_restarts=0)
@@ -149,7 +150,7 @@ class _Actor:
     pool: _Pool
     tasks: set[int] = field(default_factory=set)
     busy: _InFlight | None = None
-    last_used: float = 0.0
+    last_used: float = field(default_factory=time.monotonic)
     ready: bool = False  # placed and started (a timeout counts from then)
     created: float = field(default_factory=time.monotonic)
 
@@ -358,12 +359,14 @@ class RayExecutor:
                              and not a.busy.timed_out]
                 if any(not a.ready for a in actors):
                     deadlines.append(time.monotonic() + _PLACEMENT_CHECK_S)
+                deadlines += [a.last_used + _IDLE_S for a in actors if a.busy is None and a.ready]
             wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             try:
                 kind, actor, done = self.results.get(timeout=wait_s)
             except queue.Empty:
                 self._expire()
                 self._unblock()
+                self.release(idle_for=_IDLE_S)
                 continue
             if kind == "ready":
                 self._ready(actor)
@@ -406,6 +409,23 @@ class RayExecutor:
                             and not busy.timed_out:
                         busy.timed_out = True  # its call then fails with RayActorError
                         ray.kill(actor.handle, no_restart=True)
+
+    def release(self, idle_for: float = 0.0) -> int:
+        """Stop actors idle for ``idle_for`` seconds; returns how many.
+
+        An actor holds its CPUs and GPUs while it lives, even idle: after a
+        while they go back to the cluster (and to the user's own Ray tasks).
+        """
+        now = time.monotonic()
+        stopped = 0
+        with self.lock:
+            for pool in self.pools.values():
+                for actor in [a for a in pool.actors if a.busy is None
+                              and now - a.last_used >= idle_for]:
+                    ray.kill(actor.handle, no_restart=True)
+                    pool.actors.remove(actor)
+                    stopped += 1
+        return stopped
 
     def cancel_all(self) -> None:
         """Kill every actor (Ctrl-C or a broken run); the next call starts new ones."""
@@ -462,6 +482,11 @@ def _fits_count(need: dict[str, float], totals: dict[str, float]) -> int:
 
 
 _executor: tuple[str, RayExecutor] | None = None
+
+
+def release_actors() -> int:
+    """Stop sterna's idle Ray actors now, giving their resources back; returns how many."""
+    return _executor[1].release() if _executor is not None else 0
 
 
 def ray_executor(address: str | None) -> RayExecutor:
