@@ -47,6 +47,7 @@ class TaskActor:
             if entry not in sys.path and (not entry or os.path.isdir(entry)):
                 sys.path.insert(0, entry)
         self.tasks: dict[int, Any] = {}
+        self.node = ray.get_runtime_context().get_node_id()
 
     def run(self, token: int, payload: bytes | None, inputs: list[dict[str, Any]],
             cached: list[bool], timeout: float | None, environment: dict[str, str],
@@ -66,7 +67,7 @@ class TaskActor:
             self.tasks[token] = load_task(payload)
         task = self.tasks[token]
         shared = "://" in blobs and not blobs.startswith("file://")
-        local = shared or home_node == ray.get_runtime_context().get_node_id()
+        local = shared or home_node == self.node
         items = [Item(None, values, store and local) for values, store in zip(inputs, cached)]
         ready, failed = _fetch_inputs(task, items)
         outcomes = run_call(task, ready, timeout=timeout, environment=environment,
@@ -300,7 +301,9 @@ class RayExecutor:
             self._arm(flight)
         tables = _table_outputs(call.task)
         returns = 1 + len(tables) * len(call.items)
-        refs = actor.handle.run.options(num_returns=returns).remote(
+        method = actor.handle.run if returns == 1 else actor.handle.run.options(
+            num_returns=returns)
+        refs = method.remote(
             token, send, [item.inputs for item in call.items],
             [item.store for item in call.items], call.timeout, dict(call.environment),
             call.home, self.node, call.blobs, call.settings)

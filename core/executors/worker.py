@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..task import Task
 
 _stores: dict[str, Store] = {}
+_PLAIN = (int, float, str, bytes, bool, type(None))  # always picklable
 
 
 def run_call(task: Task[..., Any], items: list[Item], *, timeout: float | None,
@@ -97,7 +98,7 @@ def refuse_unsendable(outcomes: list[Outcome], cached: list[bool], where: str,
     pa = sys.modules.get("pyarrow")
     for outcome, is_cached in zip(outcomes, cached, strict=True):
         rest = [v for v in (outcome.outputs or {}).values()
-                if pa is None or not isinstance(v, pa.Table)]
+                if type(v) not in _PLAIN and (pa is None or not isinstance(v, pa.Table))]
         if not outcome.ok or not rest:
             continue
         try:
