@@ -35,7 +35,7 @@ class NodeExplanation:
 
 def explain(store: Store, graph: Graph, inputs: dict[str, Any]) -> list[NodeExplanation]:
     """Per node, in dependency order: would it hit, and if not, what changed."""
-    cached = sorted({node.task.name for node in graph.nodes.values() if node.task.config.cache})
+    cached = sorted({task.name for task in graph.cached_tasks()})
     with store.session() as con:
         found = rows(con, f"SELECT * FROM cache_entries WHERE task IN "
                           f"({', '.join('?' for _ in cached)}) ORDER BY created_at", cached
@@ -50,6 +50,10 @@ def explain(store: Store, graph: Graph, inputs: dict[str, Any]) -> list[NodeExpl
         node = graph.nodes[node_id]
         task = node.task
         waiting = [n for n in node.producers() if n in unknown]
+        if getattr(task, "is_map", False) and task.inner.config.cache:  # type: ignore[attr-defined]
+            unknown[node_id] = "is a map (its lists are rebuilt from its items)"
+            result.append(_explain_map(node_id, task, node.bindings, inputs, by_task))
+            continue
         if not task.config.cache:
             unknown[node_id] = "is not cached"
             result.append(NodeExplanation(node_id, task.name, "not cached",
@@ -77,6 +81,41 @@ def explain(store: Store, graph: Graph, inputs: dict[str, Any]) -> list[NodeExpl
                                       _reasons(key.components, version.code_components,
                                                entries, node.bindings), key.key))
     return result
+
+
+def _explain_map(node_id: str, task: Any, bindings: dict[str, Binding], inputs: dict[str, Any],
+                 by_task: dict[str, list[Entry]]) -> NodeExplanation:
+    """A map node: how many of its items would hit, and why the first misses miss.
+
+    Items are known only when the mapped lists come from workflow inputs or
+    constants; an upstream result is known only once it has run.
+    """
+    from sterna.core.engine import resolve
+
+    inner = task.inner
+    upstream = sorted({b.node for b in bindings.values() if isinstance(b, NodeRef)})
+    if upstream:
+        return NodeExplanation(node_id, task.name, "depends", [
+            f"its items come from the result of {upstream[0]!r}; each item hits if its "
+            "inputs are unchanged"])
+    values = {name: resolve(b, {}, inputs) for name, b in bindings.items()}
+    entries = by_task.get(inner.name, [])
+    found = {e.key for e in entries}
+    misses = []
+    items = task.items(values, label=task.label)
+    for index, item in enumerate(items):
+        digests = {n: digest_value(inner.interface.inputs[n].stype, v) for n, v in item.items()}
+        key = task_key(inner, digests)
+        if key.key not in found:
+            misses.append((index, key))
+    if not misses:
+        return NodeExplanation(node_id, task.name, "hit", [f"all {len(items)} items hit"])
+    code = task_version(inner).code_components
+    reasons = [f"{len(misses)} of {len(items)} items miss"]
+    for index, key in misses[:3]:
+        why = _reasons(key.components, code, entries, {})
+        reasons.append(f"item {index}: {'; '.join(why)}")
+    return NodeExplanation(node_id, task.name, "miss", reasons)
 
 
 def _reasons(components: dict[str, str], code: dict[str, str], entries: list[Entry],

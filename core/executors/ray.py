@@ -192,6 +192,13 @@ class RayExecutor:
         self.results: queue.Queue[tuple[str, Any, Any]] = queue.Queue()
         threading.Thread(target=self._collect, daemon=True, name="sterna-ray").start()
 
+    def refresh(self) -> None:
+        """Re-read the cluster's resources (nodes join and leave; autoscaling)."""
+        with self.lock:
+            self.totals = _cluster_totals()
+            for pool in self.pools.values():
+                pool.limit = _fits_count(pool.need, self.totals)
+
     def slots(self) -> int:
         return max(2, int(self.totals.get("CPU", 1) + self.totals.get("GPU", 0)) * 2)
 
@@ -505,4 +512,6 @@ def ray_executor(address: str | None) -> RayExecutor:
     session = f"{context.get_node_id()}/{context.get_job_id()}"  # new for every ray.init
     if _executor is None or _executor[0] != session:
         _executor = (session, RayExecutor(use_images=joined))
+    else:
+        _executor[1].refresh()
     return _executor[1]
