@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +23,8 @@ from ..errors import SternaError, TaskFailedError, TaskTimeoutError
 from ..guard import Expired, call_guarded
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from sterna.cache.store import StoredOutput
 
     from ..task import Task
