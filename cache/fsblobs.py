@@ -54,7 +54,11 @@ class FsBlobStore:
         """(size, modification time) of a blob, or None if it is not there."""
         import pyarrow.fs as pafs
 
-        info = self.fs.get_file_info(self.key(digest))
+        try:
+            info = self.fs.get_file_info(self.key(digest))
+        except OSError as exc:
+            raise BlobError(f"cannot look up blob {digest} in {self.uri}: {exc}",
+                            digest=digest) from exc
         if info.type != pafs.FileType.File:
             return None
         mtime = info.mtime.timestamp() if info.mtime is not None else time.time()

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from sterna.cache.blobs import BlobError
 from sterna.cache.codecs import EncodeError, digest_value
@@ -47,9 +47,10 @@ USE, OVERWRITE, OFF = "use", "overwrite", "off"
 
 @dataclass(frozen=True, slots=True)
 class Deferred:
-    """A call whose key another node of the run is computing right now."""
+    """A call whose key another node of this run (or another process) is computing now."""
 
     key: str
+    elsewhere: bool = False  # another process holds the key's lock: try again shortly
 
 
 @dataclass(slots=True, eq=False)
@@ -159,6 +160,8 @@ class CachedRun:
         if entry is not None and self._hit(record_id, task, entry, digests, hash_s, item):
             return None
         lock = self._lock(task, key.key)
+        if lock is False:
+            return Deferred(key.key, elsewhere=True)
         try:
             if lock is not None and self.mode == USE:
                 entry = self._lookup_now(key.key)  # another run may have made it meanwhile
@@ -229,14 +232,21 @@ class CachedRun:
         for name in task.interface.outputs:
             self.digests[(node_id, name)] = self.digests[(source, name)]
 
-    def _lock(self, task: Task[..., Any], key: str) -> FileLock | None:
-        """For ``cache_serialize`` tasks, one process computes a key while others wait."""
+    def _lock(self, task: Task[..., Any], key: str) -> FileLock | bool | None:
+        """For ``cache_serialize`` tasks, one process computes a key while others wait.
+
+        Never blocks: a key locked elsewhere gives False and the call is tried
+        again shortly, so two runs locking keys in different orders cannot deadlock.
+        """
         if not task.config.cache_serialize:
             return None
         folder = self.store.home / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         lock = FileLock(folder / f"{key}.lock", thread_local=False)
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return False
         return lock
 
     def _lookup_now(self, key: str) -> Entry | None:
@@ -378,7 +388,7 @@ class CachedRun:
             began = time.perf_counter()
             try:
                 stored = {name: self.store.write(item) for name, item in prepared.items()}
-            except BlobError as exc:
+            except Exception as exc:  # BlobError, or any failure of a store: never the run's
                 problems.append(f"cache: outputs of {task.label} not stored ({exc}); the run "
                                 "goes on without caching them")
                 continue

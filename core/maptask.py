@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import math
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Optional
 
 from sterna.typesys.resolve import resolve
@@ -164,7 +165,7 @@ class MapTask(Task[..., Any]):
                     raise
                 first = first or exc
                 results.append(None)
-        needed = math.ceil(self.min_success_ratio * len(results))
+        needed = math.ceil(self.min_success_ratio * len(results) - 1e-9)
         if sum(r is not None for r in results) < needed:
             raise TaskFailedError(f"{self.label}: only {sum(r is not None for r in results)} "
                                   f"of {len(results)} items succeeded, {needed} needed; first "
@@ -224,7 +225,10 @@ class MapState:
         self.finished = self.failures = self.running = 0
         self.first_error: SternaError | None = None
         self.start = time.time()
-        self.needed = math.ceil(task.min_success_ratio * count)
+        self.needed = math.ceil(task.min_success_ratio * count - 1e-9)
+        self.queued = 0  # items in the scheduler's queue
+        self.waiting: deque[Any] = deque()  # items held back by ``concurrency``
+        self.expanding = True
 
     @classmethod
     def expand(cls, scheduler: Scheduler, node_id: str) -> MapState:
@@ -260,6 +264,7 @@ class MapState:
                                         began=began, item=True)
             if work is None:
                 mapped.done(index, state.values[record_id])
+                scheduler.finish_map(mapped)  # a resumed duplicate may be the last item
             elif isinstance(work, Deferred):
                 scheduler.defer(work, lambda: start(index, values))
             else:

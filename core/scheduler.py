@@ -25,6 +25,8 @@ from .errors import SternaError
 from .executors.base import Call, Executor, Item, Outcome, failure_of, holds_remote
 from .records import FAILED, INTERRUPTED, SUCCEEDED, Attempt, NodeRecord
 
+_POLL_S = 0.05  # how often a call waits for a key another process is computing
+
 if TYPE_CHECKING:
     from .cachedrun import CachedRun, Work
     from .maptask import MapState
@@ -40,6 +42,7 @@ class Job:
     attempts: list[Attempt] = field(default_factory=list)
     mapped: MapState | None = None
     index: int = 0
+    solo: bool = False  # sent alone (its batch's worker died)
 
     @property
     def task(self) -> Task[..., Any]:
@@ -61,6 +64,7 @@ class Scheduler:
         self.failure: BaseException | None = None
         self.settings = config.snapshot()
         self.deferred: dict[str, list[Callable[[], None]]] = {}
+        self.polling: list[Callable[[], None]] = []  # keys another process is computing
         self.sorter = self.graph.sorter()
         self.rank = {node_id: i for i, node_id in enumerate(self.graph.order)}
 
@@ -74,27 +78,64 @@ class Scheduler:
             if feasible is not None:
                 feasible(task)
         try:
-            while True:
-                if self.failure is None:
-                    self._start_ready()
-                    self._dispatch()
-                if not self.flight:
-                    if self.failure is not None or not self.sorter.is_active():
-                        break
-                    if not self.queue:  # pragma: no cover - a graph always makes progress
-                        raise SternaError("engine stalled: no node is ready or running")
-                    continue
-                done, _ = wait(list(self.flight), return_when=FIRST_COMPLETED)
-                for future in sorted(done, key=lambda f: self._order_of(f)):
-                    self._collect(future)
+            self._loop()
         except KeyboardInterrupt:
             self._interrupt()
             raise
         except BaseException:
             self._interrupt(status=FAILED, error="the engine stopped")
             raise
+        finally:
+            self._drop_queued()
         if self.failure is not None:
             raise self.failure
+
+    def _loop(self) -> None:
+        while True:
+            if self.failure is None:
+                self._poll()
+                self._start_ready()
+                self._dispatch()
+            if not self.flight:
+                if self.failure is not None or not self.sorter.is_active():
+                    return
+                if self.polling:  # another process holds a key this run waits for
+                    time.sleep(_POLL_S)
+                    continue
+                if not self.queue:  # pragma: no cover - a graph always makes progress
+                    raise SternaError("engine stalled: no node is ready or running")
+                continue
+            timeout = _POLL_S if self.polling else None
+            done, _ = wait(list(self.flight), timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: self._order_of(f)):
+                self._collect(future)
+
+    def _poll(self) -> None:
+        """Try again the calls whose key another process was computing."""
+        waiting, self.polling = self.polling, []
+        for again in waiting:
+            self._guarded(again)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except SternaError as exc:
+            self.failure = self.failure or exc
+
+    def _drop_queued(self) -> None:
+        """Release what queued calls hold; one waiting for a retry is recorded as failed."""
+        queued = list(self.queue)
+        self.queue.clear()
+        for mapped in {id(j.mapped): j.mapped for j in queued if j.mapped}.values():
+            queued += mapped.waiting
+            mapped.waiting.clear()
+        for job in queued:
+            self.state.abort(job.work)
+            if job.attempts:
+                last = job.attempts[-1]
+                self.records[job.work.node_id] = NodeRecord(
+                    job.work.node_id, job.task.name, FAILED, job.start, last.end,
+                    job.attempts, last.error)
 
     def _order_of(self, future: Future[list[Outcome]]) -> int:
         jobs, _ = self.flight[future]
@@ -117,6 +158,7 @@ class Scheduler:
             from .maptask import MapState
 
             mapped = MapState.expand(self, node_id)
+            mapped.expanding = False
             if mapped.complete():
                 self._finish_map(mapped)
             return
@@ -130,13 +172,16 @@ class Scheduler:
         self.enqueue(Job(work, time.time()))
 
     def defer(self, deferred: Deferred, again: Callable[[], None]) -> None:
-        """Start again once the call computing the same key ends."""
-        self.deferred.setdefault(deferred.key, []).append(again)
+        """Start again once the call computing the same key ends (here, or in another process)."""
+        if deferred.elsewhere:
+            self.polling.append(again)
+        else:
+            self.deferred.setdefault(deferred.key, []).append(again)
 
     def _resume(self, key: str | None) -> None:
         for again in self.deferred.pop(key or "", []):
             if self.failure is None:
-                again()
+                self._guarded(again)
 
     def enqueue(self, job: Job) -> None:
         """Check a job's inputs and queue it (a failed check fails the node at once)."""
@@ -150,7 +195,25 @@ class Scheduler:
             self.state.abort(job.work)
             self.failure = self.failure or exc
             return
-        self.queue.append(job)
+        self._queue(job)
+
+    def _queue(self, job: Job, *, front: bool = False) -> None:
+        """Queue a job; items of a map past its ``concurrency`` wait in the map's own queue."""
+        mapped = job.mapped
+        if mapped is not None:
+            if mapped.room() - mapped.queued < 1:
+                mapped.waiting.append(job)
+                return
+            mapped.queued += 1
+        if front:
+            self.queue.appendleft(job)
+        else:
+            self.queue.append(job)
+
+    def _release_waiting(self, mapped: MapState) -> None:
+        while mapped.waiting and mapped.room() - mapped.queued >= 1:
+            mapped.queued += 1
+            self.queue.append(mapped.waiting.popleft())
 
     # -- dispatching ------------------------------------------------------------
     def _dispatch(self) -> None:
@@ -158,9 +221,6 @@ class Scheduler:
         skipped: list[Job] = []
         while self.queue and len(self.flight) < slots:
             job = self.queue.popleft()
-            if job.mapped is not None and job.mapped.room() < 1:
-                skipped.append(job)
-                continue
             grant = None
             if self.admission is not None:
                 grant = self.admission.take(job.task)
@@ -174,11 +234,13 @@ class Scheduler:
     def _batch_with(self, first: Job) -> list[Job]:
         """More queued items of the same map for the same round trip (no timeout only)."""
         mapped = first.mapped
-        if mapped is None or first.task.config.timeout or self.executor.name == "serial":
+        if mapped is None or first.solo or first.task.config.timeout \
+                or self.executor.name == "serial":
             return []
         size = min(mapped.batch_size(self.executor.slots()), mapped.room())
         batch: list[Job] = []
-        while len(batch) + 1 < size and self.queue and self.queue[0].mapped is mapped:
+        while len(batch) + 1 < size and self.queue and self.queue[0].mapped is mapped \
+                and not self.queue[0].solo:
             batch.append(self.queue.popleft())
         return batch
 
@@ -195,6 +257,7 @@ class Scheduler:
         for job in jobs:
             if job.mapped is not None:
                 job.mapped.running += 1
+                job.mapped.queued -= 1
         try:
             future = self.executor.submit(call)
         except KeyboardInterrupt:  # the serial executor runs the call inside submit
@@ -212,14 +275,20 @@ class Scheduler:
             key = job.work.key.key if job.work.key is not None else None
             if job.mapped is not None:
                 job.mapped.running -= 1
+            if outcome.lost and len(jobs) > 1 and not outcome.timed_out:
+                job.solo = True  # its worker died running the batch: not its fault yet
+                self._queue(job, front=True)
+                continue
             job.attempts.append(Attempt(len(job.attempts) + 1, outcome.start, outcome.end,
                                         None if outcome.ok else outcome.error))
             if outcome.ok:
                 self._succeed(job, outcome)
             elif outcome.retryable and len(job.attempts) <= job.task.config.retries:
-                self.queue.appendleft(job)
+                self._queue(job, front=True)
             else:
                 self._fail(job, outcome)
+            if job.mapped is not None:
+                self._release_waiting(job.mapped)
             if key in self.deferred:
                 self._resume(key)
 
@@ -238,7 +307,10 @@ class Scheduler:
         except SternaError as exc:
             record.status = FAILED
             record.error = str(exc)
-            self.failure = self.failure or exc
+            if job.mapped is not None:  # one item: the map's min_success_ratio decides
+                self._item_failed(job, exc)
+            else:
+                self.failure = self.failure or exc
             return
         if job.mapped is not None:
             job.mapped.done(job.index, outcome.outputs)
@@ -258,13 +330,22 @@ class Scheduler:
         self.state.abort(work)
         error = failure_of(work.node_id, job.task, work.inputs, outcome, len(job.attempts))
         if job.mapped is not None:
-            job.mapped.failed(job.index, error)
-            if job.mapped.hopeless():
-                self.failure = self.failure or job.mapped.failure()
-            elif job.mapped.complete():
-                self._finish_map(job.mapped)
+            self._item_failed(job, error)
             return
         self.failure = self.failure or error
+
+    def _item_failed(self, job: Job, error: SternaError) -> None:
+        assert job.mapped is not None
+        job.mapped.failed(job.index, error)
+        if job.mapped.hopeless():
+            self.failure = self.failure or job.mapped.failure()
+        elif job.mapped.complete():
+            self._finish_map(job.mapped)
+
+    def finish_map(self, mapped: MapState) -> None:
+        """An item ended outside the loop's own bookkeeping (a resumed duplicate)."""
+        if not mapped.expanding and mapped.complete():
+            self._finish_map(mapped)
 
     def _finish_map(self, mapped: MapState) -> None:
         if mapped.hopeless():

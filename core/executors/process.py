@@ -35,6 +35,7 @@ from .payload import Payloads
 
 _GRACE_S = 2.0  # after a timeout, how long the worker's own alarm gets before a kill
 _BOOT = "from sterna.core.executors.worker import main; main()"
+_STARTED = b"S"  # a worker's word that a call with a timeout begins now
 
 
 @dataclass(slots=True)
@@ -125,11 +126,11 @@ class ProcessPool:
                                             f"{type(exc).__name__}: {exc}"))
             return future
         now = time.time()
-        deadline = (time.monotonic() + call.timeout * len(call.items) + _GRACE_S
-                    if call.timeout else None)
         with self._lock:
             worker = self._idle_worker(call.gpus)
-            worker.busy = _Busy(future, len(call.items), now, deadline, call.timeout)
+            # The backstop deadline is set when the worker says the call started: a fresh
+            # worker's start and the first import of the task do not count.
+            worker.busy = _Busy(future, len(call.items), now, None, call.timeout)
             try:
                 if token not in worker.tasks:
                     worker.send.send_bytes(pickle.dumps(("task", token, 0, payload)))
@@ -194,9 +195,15 @@ class ProcessPool:
         except (EOFError, OSError):
             self._lose(worker, timed_out=False)
             return
+        if data == _STARTED:
+            with self._lock:
+                busy = worker.busy
+                if busy is not None and busy.timeout:
+                    busy.deadline = time.monotonic() + busy.timeout * busy.items + _GRACE_S
+            return
         with self._lock:
             busy, worker.busy = worker.busy, None
-        if busy is None:  # pragma: no cover - a reply always answers a call
+        if busy is None or busy.future.done():  # cancelled by Ctrl-C meanwhile
             return
         try:
             outcomes = shipping.loads(data)
@@ -223,7 +230,7 @@ class ProcessPool:
             if worker in self.workers:
                 self.workers.remove(worker)
         how = worker.kill()
-        if busy is None:
+        if busy is None or busy.future.done():
             return
         now = time.time()
         error = (f"timed out after {busy.timeout:g} s" if timed_out and busy.timeout else
@@ -236,8 +243,10 @@ class ProcessPool:
         """Kill every worker (Ctrl-C or a broken run); the next call starts new ones."""
         with self._lock:
             workers, self.workers = self.workers, []
-        for worker in workers:
-            busy, worker.busy = worker.busy, None
+            taken = [(worker, worker.busy) for worker in workers]
+            for worker in workers:
+                worker.busy = None
+        for worker, busy in taken:
             worker.kill()  # never raises: every worker is stopped
             if busy is not None and not busy.future.done():
                 busy.future.cancel()

@@ -49,6 +49,16 @@ class TaskActor:
         self.tasks: dict[int, Any] = {}
         self.node = ray.get_runtime_context().get_node_id()
 
+    def load(self, token: int, payload: bytes) -> None:
+        """Load a task (import its module) before its first call, which is timed apart."""
+        from .payload import load_task
+
+        try:
+            self.tasks[token] = load_task(payload)
+        except Exception as exc:  # every call of this task reports it
+            self.tasks[token] = (f"the task cannot be loaded in a Ray actor: "
+                                 f"{type(exc).__name__}: {exc}")
+
     def run(self, token: int, payload: bytes | None, inputs: list[dict[str, Any]],
             cached: list[bool], timeout: float | None, environment: dict[str, str],
             home: str, home_node: str, blobs: str, settings: dict[str, str],
@@ -59,13 +69,15 @@ class TaskActor:
         every node can reach (``s3://...``).
         """
         from .. import config
-        from .payload import load_task
         from .worker import refuse_unsendable, run_call, without_stray_exceptions
 
         config.apply(settings)
         if payload is not None:
-            self.tasks[token] = load_task(payload)
+            self.load(token, payload)
         task = self.tasks[token]
+        if isinstance(task, str):
+            now = time.time()
+            return [Outcome(False, now, now, error=task, retryable=False) for _ in inputs]
         shared = "://" in blobs and not blobs.startswith("file://")
         local = shared or home_node == self.node
         items = [Item(None, values, store and local) for values, store in zip(inputs, cached)]
@@ -163,6 +175,7 @@ class _InFlight:
     start: float
     deadline: float | None = None
     timed_out: bool = False
+    loading: bool = False  # the actor loads (imports) the task first; the timeout waits
     tables: tuple[list[str], list[Any]] = ([], [])  # table outputs, and their references
 
 
@@ -226,13 +239,28 @@ class RayExecutor:
 
     def _dispatch(self) -> None:
         waiting = []
-        for flight in self.pending:
-            actor = self._actor_for(flight.call.task, flight.call.environment)
-            if actor is None:
-                waiting.append(flight)
-            else:
+        pending, self.pending = self.pending, []
+        for flight in pending:
+            try:
+                actor = self._actor_for(flight.call.task, flight.call.environment)
+                if actor is None:
+                    waiting.append(flight)
+                    continue
                 self._start(actor, flight)
-        self.pending = waiting
+            except Exception as exc:  # e.g. an input Ray cannot serialise: only this call fails
+                self._refuse(flight, exc)
+        self.pending = waiting + self.pending
+
+    def _refuse(self, flight: _InFlight, exc: Exception) -> None:
+        for pool in self.pools.values():
+            for actor in pool.actors:
+                if actor.busy is flight:
+                    actor.busy = None
+        now = time.time()
+        error = f"it cannot be sent to a Ray actor: {type(exc).__name__}: {_first_line(exc)}"
+        if not flight.future.done():
+            flight.future.set_result([Outcome(False, now, now, error=error, retryable=False)
+                                      for _ in flight.call.items])
 
     def _actor_for(self, task: Task[..., Any], environment: Any) -> _Actor | None:
         pool = self._pool(task, environment)
@@ -300,18 +328,21 @@ class RayExecutor:
     def _start(self, actor: _Actor, flight: _InFlight) -> None:
         call = flight.call
         token, payload = self.payloads.of(call.task)
-        send = None if token in actor.tasks else payload
+        flight.loading = token not in actor.tasks
+        if flight.loading:  # loaded by a call of its own, so the timeout starts after it
+            actor.handle.load.remote(token, payload).future().add_done_callback(
+                lambda _: self.results.put(("loaded", actor, flight)))
         actor.tasks.add(token)
         actor.busy = flight
         flight.start = time.time()
-        if call.timeout and actor.ready:
+        if call.timeout and actor.ready and not flight.loading:
             self._arm(flight)
         tables = _table_outputs(call.task)
         returns = 1 + len(tables) * len(call.items)
         method = actor.handle.run if returns == 1 else actor.handle.run.options(
             num_returns=returns)
         refs = method.remote(
-            token, send, [item.inputs for item in call.items],
+            token, None, [item.inputs for item in call.items],
             [item.store for item in call.items], call.timeout, dict(call.environment),
             call.home, self.node, call.blobs, call.settings)
         first = refs[0] if returns > 1 else refs
@@ -336,7 +367,7 @@ class RayExecutor:
                         outcome.outputs[name] = RemoteValue(ref, outcome.outputs[name])
         except ray.exceptions.RayActorError as exc:
             reason = (f"timed out after {flight.call.timeout:g} s" if flight.timed_out else
-                      f"its Ray actor died: {str(exc).splitlines()[0]}")
+                      f"its Ray actor died: {_first_line(exc)}")
             outcomes = [Outcome(False, flight.start, now, error=reason, lost=True,
                                 timed_out=flight.timed_out) for _ in range(count)]
             with self.lock:
@@ -344,7 +375,7 @@ class RayExecutor:
                     actor.pool.actors.remove(actor)
         except Exception as exc:  # the result could not travel (an unpicklable output)
             outcomes = [Outcome(False, flight.start, now, retryable=False,
-                                error=f"{type(exc).__name__}: {str(exc).splitlines()[-1]}")
+                                error=f"{type(exc).__name__}: {_last_line(exc)}")
                         for _ in range(count)]
         with self.lock:
             actor.busy = None
@@ -378,18 +409,31 @@ class RayExecutor:
                 self._unblock()
                 self.release(idle_for=_IDLE_S)
                 continue
-            if kind == "ready":
-                self._ready(actor)
-            elif kind == "done":
-                self._finished(actor, *done)
-            self._expire()
+            try:
+                if kind == "ready":
+                    self._ready(actor)
+                elif kind == "loaded":
+                    self._loaded(done)
+                elif kind == "done":
+                    self._finished(actor, *done)
+                self._expire()
+            except Exception as exc:  # the collector must outlive any one call
+                if kind == "done":
+                    self._refuse(done[0], exc)
 
     def _ready(self, actor: _Actor) -> None:
         with self.lock:
             actor.ready = True
             busy = actor.busy
-            if busy is not None and busy.call.timeout and busy.deadline is None:
+            if busy is not None and busy.call.timeout and busy.deadline is None \
+                    and not busy.loading:
                 self._arm(busy)
+
+    def _loaded(self, flight: _InFlight) -> None:
+        with self.lock:
+            flight.loading = False
+            if flight.call.timeout and flight.deadline is None and not flight.future.done():
+                self._arm(flight)
 
     def _unblock(self) -> None:
         """An actor Ray cannot place for a while: stop the idle actors of other environments.
@@ -447,6 +491,16 @@ class RayExecutor:
                 pool.actors.clear()
         for flight in pending:
             flight.future.cancel()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _needs(task: Task[..., Any]) -> dict[str, float]:

@@ -190,6 +190,8 @@ def main() -> None:
             outcomes = [Outcome(False, now, now, error=task, retryable=False) for _ in items]
         else:
             config.apply(settings)
+            if timeout:
+                _reply(outgoing, b"S")  # the driver times the call from here
             outcomes = run_call(task, items, timeout=timeout, environment=environment,
                                 home=home, blobs=blobs)
         _reply(outgoing, sendable(outcomes, scratch))
