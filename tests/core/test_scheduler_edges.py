@@ -3,6 +3,7 @@
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from executor_support import Calls
@@ -143,7 +144,7 @@ def test_min_success_ratio_needs_exactly_its_share() -> None:
 @pytest.mark.executors("serial", "process")
 def test_an_item_whose_output_cannot_be_stored_counts_against_the_ratio(executor: str) -> None:
     @sterna.task(cache=True)
-    def make(x: int) -> object:
+    def make(x: int) -> Any:
         return threading.Lock() if x == 1 else x
 
     run = sterna.run(map_task(make, min_success_ratio=0.5), x=[0, 1, 2, 3])
