@@ -10,6 +10,7 @@ A task that can never fit is refused before the run starts.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -26,11 +27,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What one call of a task holds while it runs."""
+    """What one call of a task holds while it runs (``gpu`` may be a fraction, as on Ray)."""
 
     cpu: float
     mem: int
-    gpu: int
+    gpu: float
+
+    @property
+    def whole_gpus(self) -> int:
+        """GPUs taken on this machine: a fraction of a GPU still takes a whole one here."""
+        return math.ceil(self.gpu)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +48,19 @@ class Grant:
 
 
 def request_of(task: Task[..., Any]) -> Request:
-    """A task's requests in numbers; an unset cpu request counts one core."""
-    requests = task.config.requests
-    amounts = requests.amounts() if requests is not None else {}
-    gpu = amounts.get("gpu", 0)
-    return Request(float(amounts.get("cpu", 1.0)), int(amounts.get("mem", 0)),
-                   int(-(-gpu // 1)))  # a fraction of a GPU still takes a whole one here
+    """A task's requests in numbers; an unset cpu request counts one core.
+
+    Memoised on the task: admission asks for every call it dispatches, and
+    parsing the quantities each time would put that on the engine's hot path.
+    """
+    known = task.__dict__.get("_request")
+    if known is None:
+        requests = task.config.requests
+        amounts = requests.amounts() if requests is not None else {}
+        known = Request(float(amounts.get("cpu", 1.0)), int(amounts.get("mem", 0)),
+                        float(amounts.get("gpu", 0.0)))
+        task.__dict__["_request"] = known
+    return known  # type: ignore[no-any-return]
 
 
 class Admission:
@@ -66,7 +79,7 @@ class Admission:
         for what, wanted, total, shown in (
                 ("cpu", need.cpu, have.cpu, f"{have.cpu:g} cores"),
                 ("mem", need.mem, have.mem, f"{have.mem / 2**30:.1f} GiB"),
-                ("gpu", need.gpu, len(have.gpus), f"{len(have.gpus)} GPUs")):
+                ("gpu", need.whole_gpus, len(have.gpus), f"{len(have.gpus)} GPUs")):
             if wanted > total:
                 raise ResourceError(
                     f"{task.label} requests {what}={_shown(what, wanted)} but this machine has "
@@ -76,12 +89,13 @@ class Admission:
     def take(self, task: Task[..., Any]) -> Grant | None:
         """Reserve the task's requests if they fit now; None if it must wait."""
         need = request_of(task)
-        if need.cpu > self.cpu + 1e-9 or need.mem > self.mem or need.gpu > len(self.gpus):
+        gpus = need.whole_gpus
+        if need.cpu > self.cpu + 1e-9 or need.mem > self.mem or gpus > len(self.gpus):
             return None
         self.cpu -= need.cpu
         self.mem -= need.mem
-        given = tuple(self.gpus[:need.gpu])
-        del self.gpus[:need.gpu]
+        given = tuple(self.gpus[:gpus])
+        del self.gpus[:gpus]
         return Grant(need, given)
 
     def give_back(self, grant: Grant) -> None:

@@ -165,7 +165,7 @@ class MapTask(Task[..., Any]):
                     raise
                 first = first or exc
                 results.append(None)
-        needed = math.ceil(self.min_success_ratio * len(results) - 1e-9)
+        needed = items_needed(self.min_success_ratio, len(results))
         if sum(r is not None for r in results) < needed:
             raise TaskFailedError(f"{self.label}: only {sum(r is not None for r in results)} "
                                   f"of {len(results)} items succeeded, {needed} needed; first "
@@ -187,6 +187,11 @@ class MapTask(Task[..., Any]):
         """Item outputs -> one list per output (None where an item failed)."""
         return {name: [r[name] if r is not None else None for r in results]
                 for name in self.interface.outputs}
+
+
+def items_needed(ratio: float, count: int) -> int:
+    """How many of ``count`` items must succeed (0.07 of 100 is 7, despite float rounding)."""
+    return math.ceil(ratio * count - 1e-9)
 
 
 def _mapped_interface(inner: Interface, fixed: frozenset[str], optional: bool) -> Interface:
@@ -225,7 +230,7 @@ class MapState:
         self.finished = self.failures = self.running = 0
         self.first_error: SternaError | None = None
         self.start = time.time()
-        self.needed = math.ceil(task.min_success_ratio * count - 1e-9)
+        self.needed = items_needed(task.min_success_ratio, count)
         self.queued = 0  # items in the scheduler's queue
         self.waiting: deque[Any] = deque()  # items held back by ``concurrency``
         self.expanding = True

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
+from ..admission import request_of
 from ..errors import ResourceError
 from .base import Call, Item, Outcome
 from .payload import Payloads
@@ -313,10 +314,14 @@ class RayExecutor:
                     if a.busy is None]
             if not idle or pool.actors:
                 return False
-            oldest = min(idle, key=lambda a: a.last_used)
-            ray.kill(oldest.handle, no_restart=True)
-            oldest.pool.actors.remove(oldest)
+            self._stop(min(idle, key=lambda a: a.last_used))
         return True
+
+    @staticmethod
+    def _stop(actor: _Actor) -> None:
+        """Kill an actor and forget it: its resources go back to the cluster."""
+        ray.kill(actor.handle, no_restart=True)
+        actor.pool.actors.remove(actor)
 
     def _free(self) -> dict[str, float]:
         free = dict(self.totals)
@@ -449,8 +454,7 @@ class RayExecutor:
                 idle = [a for p in self.pools.values() if p is not actor.pool
                         for a in p.actors if a.busy is None and a.ready]
                 for other in idle:  # which node lacks room is Ray's to know: free them all
-                    ray.kill(other.handle, no_restart=True)
-                    other.pool.actors.remove(other)
+                    self._stop(other)
                 actor.created = now  # give Ray time to place it before looking again
 
     def _expire(self) -> None:
@@ -476,8 +480,7 @@ class RayExecutor:
             for pool in self.pools.values():
                 for actor in [a for a in pool.actors if a.busy is None
                               and now - a.last_used >= idle_for]:
-                    ray.kill(actor.handle, no_restart=True)
-                    pool.actors.remove(actor)
+                    self._stop(actor)
                     stopped += 1
         return stopped
 
@@ -505,13 +508,12 @@ def _last_line(exc: BaseException) -> str:
 
 def _needs(task: Task[..., Any]) -> dict[str, float]:
     """A task's requests as Ray resources (an unset cpu request is one CPU, as locally)."""
-    requests = task.config.requests
-    amounts = requests.amounts() if requests is not None else {}
-    need = {"CPU": float(amounts.get("cpu", 1.0))}
-    if amounts.get("gpu"):
-        need["GPU"] = float(amounts["gpu"])
-    if amounts.get("mem"):
-        need["memory"] = float(amounts["mem"])
+    request = request_of(task)
+    need = {"CPU": request.cpu}
+    if request.gpu:
+        need["GPU"] = request.gpu
+    if request.mem:
+        need["memory"] = float(request.mem)
     if task.config.accelerator is not None:
         need[f"accelerator_type:{ray_accelerator(task.config.accelerator.device)}"] = 0.001
     return need

@@ -13,6 +13,7 @@ functions defined in ``__main__`` or inside functions) go through cloudpickle.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import pickle
@@ -102,16 +103,22 @@ def dumps(value: Any, scratch: str) -> bytes:
     try:
         _Pickler(buffer, scratch).dump(value)
     except (pickle.PicklingError, AttributeError, TypeError):
-        import cloudpickle
-
-        class _CloudPickler(_Mixin, cloudpickle.Pickler):
-            pass
-
         buffer = io.BytesIO()
-        pickler = _CloudPickler(buffer, protocol=5)
+        pickler = _cloud_pickler()(buffer, protocol=5)
         pickler.scratch = scratch
         pickler.dump(value)
     return buffer.getvalue()
+
+
+@functools.cache
+def _cloud_pickler() -> type:
+    """The cloudpickle variant of the pickler (cloudpickle imported, the class made, once)."""
+    import cloudpickle
+
+    class _CloudPickler(_Mixin, cloudpickle.Pickler):
+        pass
+
+    return _CloudPickler
 
 
 def loads(data: bytes) -> Any:
